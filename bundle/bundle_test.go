@@ -1,0 +1,91 @@
+package bundle
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidateID(t *testing.T) {
+	for _, tc := range []struct {
+		id string
+		ok bool
+	}{
+		{"abc", true}, {"a.b-c_d+e", true}, {"123", true},
+		{"", false}, {".", false}, {"..", false}, {"a/b", false}, {"../x", false},
+		{"a b", false}, {"a\nb", false}, {"a:b", false}, {strings.Repeat("x", 1025), false},
+	} {
+		if err := ValidateID(tc.id); (err == nil) != tc.ok {
+			t.Errorf("ValidateID(%q) = %v, want ok=%v", tc.id, err, tc.ok)
+		}
+	}
+}
+
+func TestCreateLockRemove(t *testing.T) {
+	r, err := OpenRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := r.Create("one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Create("one"); !errors.Is(err, ErrExist) {
+		t.Fatalf("second Create = %v, want ErrExist", err)
+	}
+	got := make(chan error)
+	go func() {
+		l2, err := r.Lock("one")
+		if err == nil {
+			l2.Unlock()
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		t.Fatalf("Lock returned %v while the lock was held", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := r.Remove("one"); err != nil {
+		t.Fatal(err)
+	}
+	l.Unlock()
+	if err := <-got; !errors.Is(err, ErrNotExist) {
+		t.Fatalf("Lock after Remove = %v, want ErrNotExist", err)
+	}
+	if _, err := r.Lock("two"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("Lock(unknown) = %v, want ErrNotExist", err)
+	}
+	if _, err := r.Create("a/b"); err == nil {
+		t.Fatal("Create accepted an id with '/'")
+	}
+}
+
+func TestIDsAndMeta(t *testing.T) {
+	r, _ := OpenRoot(t.TempDir())
+	for _, id := range []string{"b", "a"} {
+		l, err := r.Create(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Unlock()
+	}
+	ids, err := r.IDs()
+	if err != nil || !reflect.DeepEqual(ids, []string{"a", "b"}) {
+		t.Fatalf("IDs = %v, %v", ids, err)
+	}
+	dir := r.ContainerDir("a")
+	if _, err := ReadMeta(dir); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("ReadMeta before write = %v", err)
+	}
+	want := &Meta{ID: "a", ImagePath: "/img", RootPid: 10, RootNsPid: 2, Created: time.Unix(5, 0).UTC()}
+	if err := WriteMeta(dir, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadMeta(dir)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("ReadMeta = %+v, %v; want %+v", got, err, want)
+	}
+}

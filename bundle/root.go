@@ -1,0 +1,139 @@
+package bundle
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors that container managers match on, worded as runc words them.
+var (
+	ErrExist    = errors.New("container with given ID already exists")
+	ErrNotExist = errors.New("container does not exist")
+)
+
+const (
+	// RootfsDir is where the host root is staged, relative to the container dir.
+	RootfsDir = "rootfs"
+	// libctDir holds libcontainer's state, relative to the container dir.
+	libctDir = "libct"
+	specFile = "config.json"
+)
+
+// Root is the directory given by --root.
+type Root struct{ Dir string }
+
+// OpenRoot creates dir if needed.
+func OpenRoot(dir string) (*Root, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o711); err != nil {
+		return nil, fmt.Errorf("root %s: %w", abs, err)
+	}
+	return &Root{Dir: abs}, nil
+}
+
+// ContainerDir is the directory of container id.
+func (r *Root) ContainerDir(id string) string { return filepath.Join(r.Dir, id) }
+
+// RootfsPath is the staged root of the container in dir.
+func RootfsPath(dir string) string { return filepath.Join(dir, RootfsDir) }
+
+// LibcontainerRoot is the root handed to libcontainer for the container in dir.
+func LibcontainerRoot(dir string) string { return filepath.Join(dir, libctDir) }
+
+// SpecPath is the container's config.json.
+func SpecPath(dir string) string { return filepath.Join(dir, specFile) }
+
+// Lock is a held container lock; Dir is the container's directory.
+type Lock struct {
+	Dir  string
+	file *os.File
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() {
+	if l != nil && l.file != nil {
+		l.file.Close()
+		l.file = nil
+	}
+}
+
+// Create claims id and returns its lock, held.
+func (r *Root) Create(id string) (*Lock, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := r.ContainerDir(id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, ErrExist
+		}
+		return nil, err
+	}
+	l, err := r.Lock(id)
+	if err != nil {
+		os.Remove(dir)
+	}
+	return l, err
+}
+
+// Lock waits for exclusive use of container id.
+func (r *Root) Lock(id string) (*Lock, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := r.ContainerDir(id)
+	for {
+		f, err := os.Open(dir)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, ErrNotExist
+			}
+			return nil, err
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", id, err)
+		}
+		// The holder before us may have removed (and someone re-created)
+		// the directory: only the inode we locked counts.
+		var held, now unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &held) == nil && unix.Stat(dir, &now) == nil &&
+			held.Ino == now.Ino && held.Dev == now.Dev {
+			return &Lock{Dir: dir, file: f}, nil
+		}
+		f.Close()
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNotExist
+		}
+	}
+}
+
+// Remove deletes the container directory; the caller holds its lock and
+// has unmounted the staged root.
+func (r *Root) Remove(id string) error {
+	return os.RemoveAll(r.ContainerDir(id))
+}
+
+// IDs lists the containers under the root, sorted.
+func (r *Root) IDs() ([]string, error) {
+	entries, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range entries {
+		if e.IsDir() && ValidateID(e.Name()) == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}

@@ -1,0 +1,91 @@
+package criu
+
+import "strconv"
+
+// Common are the options shared by dump and restore.
+type Common struct {
+	ImagesDir string // as CRIU will see it
+	WorkDir   string // as CRIU will see it; receives the log
+	LogFile   string // relative to WorkDir
+	// Verbosity is CRIU's -v level; 4 keeps the debug lines a failed
+	// restore needs to be understood.
+	Verbosity      int
+	TCPEstablished bool
+	ExtUnixSk      bool
+	FileLocks      bool
+	ShellJob       bool
+	Extra          []string // passed through unchanged, last
+}
+
+func (c Common) args() []string {
+	a := []string{"-D", c.ImagesDir}
+	if c.WorkDir != "" {
+		a = append(a, "-W", c.WorkDir)
+	}
+	if c.LogFile != "" {
+		a = append(a, "-o", c.LogFile)
+	}
+	if c.Verbosity > 0 {
+		a = append(a, "-v"+strconv.Itoa(c.Verbosity))
+	}
+	for _, f := range []struct {
+		on   bool
+		flag string
+	}{
+		{c.TCPEstablished, "--tcp-established"},
+		{c.ExtUnixSk, "--ext-unix-sk"},
+		{c.FileLocks, "--file-locks"},
+		{c.ShellJob, "--shell-job"},
+	} {
+		if f.on {
+			a = append(a, f.flag)
+		}
+	}
+	return a
+}
+
+// RestoreOpts describe `criu restore` as the container's init runs it.
+type RestoreOpts struct {
+	Common
+	PidFile   string // relative to WorkDir; gets the root's pid
+	LazyPages bool   // pages come later from a `criu lazy-pages` daemon
+}
+
+// Args is the restore command line. -d -S: CRIU detaches once the tree
+// runs and leaves the restored root as the init's child, so the init reaps
+// it and keeps its exit status. Cgroups are ignored so the tree stays in
+// the container's cgroup instead of the one it was dumped from.
+func (o RestoreOpts) Args() []string {
+	a := append([]string{"restore", "-d", "-S"}, o.Common.args()...)
+	if o.PidFile != "" {
+		a = append(a, "--pidfile", o.PidFile)
+	}
+	a = append(a, "--manage-cgroups=ignore")
+	if o.LazyPages {
+		a = append(a, "--lazy-pages")
+	}
+	return append(a, o.Extra...)
+}
+
+// DumpOpts describe `criu dump` run inside the container's namespaces.
+type DumpOpts struct {
+	Common
+	Tree         int // the root's pid as seen in the container
+	LeaveRunning bool
+}
+
+// Args is the dump command line.
+func (o DumpOpts) Args() []string {
+	a := append([]string{"dump", "-t", strconv.Itoa(o.Tree)}, o.Common.args()...)
+	if o.LeaveRunning {
+		a = append(a, "--leave-running")
+	}
+	return append(a, o.Extra...)
+}
+
+// LazyPagesArgs is the command line of the daemon that serves a lazy
+// restore's pages from the images.
+func LazyPagesArgs(c Common) []string {
+	c.TCPEstablished, c.ExtUnixSk, c.FileLocks, c.ShellJob = false, false, false, false
+	return append([]string{"lazy-pages"}, c.args()...)
+}

@@ -1,0 +1,137 @@
+package criuns
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"crypto/rand"
+	"encoding/hex"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
+)
+
+// Env is what criu-ns mode takes from its environment.
+type Env struct {
+	Root string // where its containers live ($CRIU_NS_RUNTIME_ROOT)
+}
+
+// Main runs a CRIU command line and returns the exit code.
+func Main(args []string, env Env) int {
+	code, err := run(args, env)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "criu-ns: %v\n", err)
+		return 1
+	}
+	return code
+}
+
+func run(args []string, env Env) (int, error) {
+	c, err := Parse(args)
+	if err != nil {
+		return 1, err
+	}
+	switch c.Command {
+	case "restore":
+		return restore(c, env)
+	case "dump":
+		return dump(c, args, env)
+	}
+	return passthrough(c.CRIU, args)
+}
+
+func runtime(c *Cmdline, env Env) (*shim.Runtime, error) {
+	return shim.New(env.Root, c.CRIU)
+}
+
+// restore restores into a new, ephemeral container; -d returns once the
+// tree runs, otherwise it waits for the tree like `criu restore` does.
+func restore(c *Cmdline, env Env) (int, error) {
+	rt, err := runtime(c, env)
+	if err != nil {
+		return 1, err
+	}
+	images := c.ImagesDir
+	if images == "" {
+		images = "."
+	}
+	pidFile := c.PidFile
+	if pidFile != "" && !filepath.IsAbs(pidFile) {
+		// CRIU's rule: relative to the work dir, which defaults to -D.
+		base := c.WorkDir
+		if base == "" {
+			base = images
+		}
+		pidFile = filepath.Join(base, pidFile)
+	}
+	var sigs chan os.Signal
+	if !c.Detach {
+		sigs = make(chan os.Signal, 16)
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT)
+	}
+	r, err := rt.Restore(shim.RestoreOptions{
+		ID: newID(), ImagePath: images, WorkPath: c.WorkDir, PidFile: pidFile,
+		CRIU:      shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest},
+		Ephemeral: true, Stdio: !c.Detach || c.ShellJob,
+	})
+	if err != nil || c.Detach {
+		return 1, err
+	}
+	return r.Wait(sigs)
+}
+
+// dump checkpoints a tree restored by criu-ns; other trees go to CRIU.
+func dump(c *Cmdline, args []string, env Env) (int, error) {
+	pid, err := strconv.Atoi(c.Tree)
+	if err != nil {
+		return passthrough(c.CRIU, args)
+	}
+	rt, err := runtime(c, env)
+	if err != nil {
+		return 1, err
+	}
+	id, err := rt.FindByRootPid(pid)
+	if err != nil || id == "" {
+		return passthrough(c.CRIU, args)
+	}
+	images := c.ImagesDir
+	if images == "" {
+		images = "."
+	}
+	return 0, rt.Checkpoint(shim.CheckpointOptions{
+		ID: id, ImagePath: images, WorkPath: c.WorkDir, LeaveRunning: c.Leave,
+		CRIU: shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest},
+	})
+}
+
+// passthrough replaces this process with CRIU.
+func passthrough(criu string, args []string) (int, error) {
+	path, err := shim.LookCRIU(criu)
+	if err != nil {
+		return 1, err
+	}
+	// --criu-binary is ours, not CRIU's.
+	var pass []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--criu-binary" {
+			i++
+			continue
+		}
+		if o, _, _ := lookup(args[i]); o != nil && o.long == "criu-binary" {
+			continue
+		}
+		pass = append(pass, args[i])
+	}
+	return 1, syscall.Exec(path, append([]string{path}, pass...), os.Environ())
+}
+
+// newID names a criu-ns container: sortable by time, unique.
+func newID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return fmt.Sprintf("criu-ns-%s-%s", time.Now().UTC().Format("20060102T150405"), hex.EncodeToString(b))
+}

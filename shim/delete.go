@@ -1,0 +1,39 @@
+package shim
+
+import (
+	"fmt"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
+)
+
+// Delete removes a stopped container; force kills a running one first.
+func (rt *Runtime) Delete(id string, force bool) error {
+	lock, err := rt.Root.Lock(id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	if ct, err := load(lock.Dir, id); err == nil {
+		status, err := ct.Status()
+		if err != nil {
+			return err
+		}
+		if status != libcontainer.Stopped {
+			if !force {
+				return fmt.Errorf("cannot delete container %s that is not stopped: %s (use --force)", id, status)
+			}
+			ct.Signal(unix.SIGKILL)
+			waitExit(ct)
+		}
+		if err := ct.Destroy(); err != nil {
+			return fmt.Errorf("delete %s: %w", id, err)
+		}
+	}
+	if err := unstageRootfs(bundle.RootfsPath(lock.Dir)); err != nil {
+		return err
+	}
+	return rt.Root.Remove(id)
+}

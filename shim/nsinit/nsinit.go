@@ -1,0 +1,194 @@
+// Package nsinit is pid 1 of a restore container. It runs `criu restore -d -S`,
+// tells the runtime how it went, then does what an init must: reap every
+// orphan, forward every signal it gets to the restored root, and exit with
+// the root's status. It holds no knowledge of bundles or libcontainer; the
+// runtime hands it everything through one environment variable and a few
+// inherited descriptors.
+package nsinit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ConfigEnv is the environment variable that carries the init's Config.
+const ConfigEnv = "_CRIU_NS_INIT_CONFIG"
+
+// Descriptors the runtime passes to the init (libcontainer ExtraFiles).
+const (
+	ReportFd = 3 // write end of a pipe; gets one Report, then is closed
+	LockFd   = 4 // the container directory; flock(2) on it is the container lock
+	// DirFds start here: directories CRIU reaches as /proc/self/fd/N.
+	DirFds = 5
+)
+
+// Config tells the init how to run CRIU.
+type Config struct {
+	CRIU string   `json:"criu"`
+	Args []string `json:"args"` // CRIU's arguments; dirs as /proc/self/fd/N
+	// Dirs is how many descriptors from DirFds on CRIU needs; they keep
+	// their numbers in CRIU.
+	Dirs int `json:"dirs"`
+	// PidFile is where CRIU writes the restored root's pid (CRIU's own
+	// --pidfile argument, in Args), relative to the container directory.
+	PidFile string `json:"pid_file"`
+	// LazyPages, when set, is the argument list of a `criu lazy-pages`
+	// daemon the init starts before the restore.
+	LazyPages []string `json:"lazy_pages,omitempty"`
+}
+
+// Report is what the init tells the runtime once CRIU is done.
+type Report struct {
+	RootPid int    `json:"root_pid,omitempty"` // in the container's pid namespace
+	Error   string `json:"error,omitempty"`
+}
+
+// Main runs the init; it never returns.
+func Main() {
+	sigs := make(chan os.Signal, 64)
+	// Catch everything before CRIU starts, so no signal meant for the
+	// tree is lost while it is being restored.
+	signal.Notify(sigs)
+	code, err := run(sigs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "criu-ns-runtime init:", err)
+	}
+	os.Exit(code)
+}
+
+func run(sigs chan os.Signal) (int, error) {
+	var cfg Config
+	if err := json.Unmarshal([]byte(os.Getenv(ConfigEnv)), &cfg); err != nil {
+		return 1, fmt.Errorf("bad %s: %w", ConfigEnv, err)
+	}
+	os.Unsetenv(ConfigEnv)
+	report := os.NewFile(ReportFd, "report")
+	for fd := 0; fd < DirFds+cfg.Dirs; fd++ {
+		if fd != ReportFd && fd != LockFd {
+			unix.CloseOnExec(fd) // undone per child below
+		}
+	}
+
+	root, err := restore(&cfg)
+	if err != nil {
+		json.NewEncoder(report).Encode(Report{Error: err.Error()})
+		report.Close()
+		return 1, nil
+	}
+	if err := json.NewEncoder(report).Encode(Report{RootPid: root}); err != nil {
+		// The runtime is gone; it will clean up after us.
+		return 1, err
+	}
+	report.Close()
+	code := supervise(root, sigs)
+	// A checkpoint that ended the tree may still be dumping in our pid
+	// namespace; leaving now would kill its CRIU (CRIU issue #1775). It
+	// holds the container lock until it is done.
+	unix.Flock(LockFd, unix.LOCK_EX)
+	return code, nil
+}
+
+// restore runs CRIU and returns the restored root's pid.
+func restore(cfg *Config) (int, error) {
+	if len(cfg.LazyPages) > 0 {
+		lazy := criuCmd(cfg, cfg.LazyPages)
+		lazy.Stderr = nil
+		if err := lazy.Start(); err != nil {
+			return 0, fmt.Errorf("start criu lazy-pages: %w", err)
+		}
+		// The daemon serves pages after the restore returns and exits by
+		// itself once all are sent; the reaper collects it.
+	}
+	var stderr bytes.Buffer
+	cmd := criuCmd(cfg, cfg.Args)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := "criu restore failed: " + err.Error()
+		if line := firstLine(stderr.String()); line != "" {
+			msg += ": " + line
+		}
+		return 0, fmt.Errorf("%s", msg)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fd/%d/%s", LockFd, cfg.PidFile))
+	if err != nil {
+		return 0, fmt.Errorf("criu restore left no pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, fmt.Errorf("criu restore wrote a bad pid file: %q", b)
+	}
+	return pid, nil
+}
+
+func criuCmd(cfg *Config, args []string) *exec.Cmd {
+	cmd := exec.Command(cfg.CRIU, args...)
+	cmd.Stdin, cmd.Stdout = os.Stdin, os.Stdout
+	// ExtraFiles keep their numbers: the report pipe becomes /dev/null,
+	// the container directory stays at LockFd (CRIU writes the pid file
+	// there) and the directories stay at DirFds.
+	null, _ := os.Open(os.DevNull)
+	cmd.ExtraFiles = []*os.File{null, os.NewFile(LockFd, "container")}
+	for i := 0; i < cfg.Dirs; i++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(DirFds+i), "dir"))
+	}
+	return cmd
+}
+
+func firstLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// supervise reaps children and forwards signals until root exits; it
+// returns the root's exit code (128+n if killed by signal n).
+func supervise(root int, sigs chan os.Signal) int {
+	for {
+		if code, done := reap(root); done {
+			return code
+		}
+		sig := (<-sigs).(syscall.Signal)
+		switch sig {
+		case unix.SIGCHLD:
+		case unix.SIGURG: // the Go runtime's own preemption signal
+		default:
+			unix.Kill(root, sig)
+		}
+	}
+}
+
+// reap collects every exited child without blocking and says whether the
+// root was among them.
+func reap(root int) (code int, done bool) {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			if err == unix.ECHILD && !done {
+				// No children left at all: the root is gone without a
+				// status we saw (cannot happen with -S, but never hang).
+				return 1, true
+			}
+			return code, done
+		}
+		if pid == root {
+			done = true
+			if ws.Signaled() {
+				code = 128 + int(ws.Signal())
+			} else {
+				code = ws.ExitStatus()
+			}
+		}
+	}
+}

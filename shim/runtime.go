@@ -1,0 +1,64 @@
+package shim
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+
+	"github.com/opencontainers/runc/libcontainer"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
+)
+
+// Runtime is one --root with the CRIU binary to use.
+type Runtime struct {
+	Root *bundle.Root
+	CRIU string // absolute path of criu
+	Self string // this executable; the container init re-runs it
+}
+
+// New opens root and resolves criu (a name looked up on PATH, or a path).
+func New(root, criu string) (*Runtime, error) {
+	r, err := bundle.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	path, err := LookCRIU(criu)
+	if err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return &Runtime{Root: r, CRIU: path, Self: self}, nil
+}
+
+// LookCRIU resolves the CRIU binary: a name on PATH ("criu" if empty) or a path.
+func LookCRIU(criu string) (string, error) {
+	if criu == "" {
+		criu = "criu"
+	}
+	path, err := exec.LookPath(criu)
+	if err != nil {
+		return "", fmt.Errorf("criu binary %q not found (install it with `make deps` or pass --criu PATH)", criu)
+	}
+	return path, nil
+}
+
+// CRIUOptions are the CRIU features a restore or checkpoint asks for.
+type CRIUOptions struct {
+	TCPEstablished bool
+	ExtUnixSk      bool
+	FileLocks      bool
+	ShellJob       bool
+	Extra          []string // raw CRIU arguments, passed last
+}
+
+// ErrNotRunning is libcontainer's, so managers see the words they match.
+var ErrNotRunning = libcontainer.ErrNotRunning
+
+// load returns libcontainer's view of the container in dir.
+func load(dir, id string) (*libcontainer.Container, error) {
+	return libcontainer.Load(bundle.LibcontainerRoot(dir), id)
+}
