@@ -12,10 +12,12 @@ all: build
 
 # deps installs a CRIU this kernel can use (builds 4.1.1 if needed); idempotent.
 deps:
+	scripts/install-build-deps.sh
 	scripts/install-criu.sh
 
+# seccomp: managers' containers come with seccomp profiles.
 build:
-	CGO_ENABLED=1 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/criu-ns-runtime
+	CGO_ENABLED=1 $(GO) build -tags seccomp -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/criu-ns-runtime
 
 install: build
 	install -D -m 0755 $(BIN) $(PREFIX)/sbin/criu-ns-runtime
@@ -32,7 +34,12 @@ unit:
 integration: build
 	CRIU_NS_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m -v ./tests/
 
-test: deps build lint unit integration
+# e2e drives the runtime through podman, containerd and runtime-tools.
+e2e: deps build
+	scripts/install-e2e-deps.sh
+	E2E_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -v ./tests/e2e/
+
+test: deps build lint unit integration e2e
 
 demo: deps build
 	scripts/demo.sh $(CURDIR)/$(BIN)

@@ -11,14 +11,18 @@ import (
 
 // Check reports everything the runtime needs that this host lacks.
 func (rt *Runtime) Check() error {
+	criuPath, err := rt.CRIU()
+	if err != nil {
+		return err
+	}
 	var missing []string
-	out, err := exec.Command(rt.CRIU, "--version").Output()
+	out, err := exec.Command(criuPath, "--version").Output()
 	if v, verr := criu.ParseVersion(out); err != nil || verr != nil {
-		missing = append(missing, fmt.Sprintf("%s --version failed", rt.CRIU))
+		missing = append(missing, fmt.Sprintf("%s --version failed", criuPath))
 	} else if !v.AtLeast(4, 0) {
 		missing = append(missing, fmt.Sprintf("CRIU %s is too old (need 4.0 or later; `make deps` builds 4.1.1)", v))
 	}
-	if out, err := exec.Command(rt.CRIU, "check").CombinedOutput(); err != nil {
+	if out, err := exec.Command(criuPath, "check").CombinedOutput(); err != nil {
 		missing = append(missing, "criu check failed: "+firstErrorLine(string(out)))
 	}
 	for _, ns := range []string{"pid", "mnt"} {

@@ -22,6 +22,7 @@ type CheckpointOptions struct {
 	WorkPath     string // default: ImagePath
 	LeaveRunning bool
 	CRIU         CRIUOptions
+	OCI          OCICRIUOptions // containers from a bundle only
 }
 
 const dumpLog = "dump.log"
@@ -43,6 +44,15 @@ func (rt *Runtime) Checkpoint(o CheckpointOptions) error {
 	}
 	if o.ImagePath == "" {
 		return fmt.Errorf("image path is empty")
+	}
+	if meta.Bundle != "" {
+		return rt.checkpointBundle(lock.Dir, ct, o)
+	}
+	if o.OCI.set() {
+		return fmt.Errorf("--pre-dump, --parent-path, --empty-ns and --manage-cgroups-mode apply to containers created from a bundle; pass CRIU options after -- instead")
+	}
+	if st, _ := ct.Status(); st == libcontainer.Paused {
+		return fmt.Errorf("container %s is paused: resume it before a checkpoint", o.ID)
 	}
 	imagePath, err := filepath.Abs(o.ImagePath)
 	if err != nil {
@@ -70,6 +80,10 @@ func (rt *Runtime) Checkpoint(o CheckpointOptions) error {
 	}
 	defer stagingDir.Close()
 
+	criuPath, err := rt.CRIU()
+	if err != nil {
+		return err
+	}
 	opts := criu.DumpOpts{
 		Common:       criuCommon(o.CRIU, "/proc/self/fd/3", "/proc/self/fd/4", dumpLog),
 		Tree:         meta.RootNsPid,
@@ -77,7 +91,7 @@ func (rt *Runtime) Checkpoint(o CheckpointOptions) error {
 	}
 	var stderr bytes.Buffer
 	p := &libcontainer.Process{
-		Args:       append([]string{rt.CRIU}, opts.Args()...),
+		Args:       append([]string{criuPath}, opts.Args()...),
 		Env:        []string{"PATH=" + os.Getenv("PATH")},
 		Cwd:        "/",
 		Stderr:     &stderr,

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/opencontainers/runc/libcontainer"
@@ -12,6 +13,9 @@ import (
 // Delete removes a stopped container; force kills a running one first.
 func (rt *Runtime) Delete(id string, force bool) error {
 	lock, err := rt.Root.Lock(id)
+	if errors.Is(err, bundle.ErrNotExist) && force {
+		return nil // as runc: forcing away what is already gone succeeds
+	}
 	if err != nil {
 		return err
 	}
@@ -21,8 +25,9 @@ func (rt *Runtime) Delete(id string, force bool) error {
 		if err != nil {
 			return err
 		}
+		// A created container has run nothing yet: runc deletes it as is.
 		if status != libcontainer.Stopped {
-			if !force {
+			if !force && status != libcontainer.Created {
 				return fmt.Errorf("cannot delete container %s that is not stopped: %s (use --force)", id, status)
 			}
 			ct.Signal(unix.SIGKILL)

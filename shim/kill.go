@@ -21,7 +21,7 @@ func (rt *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 	if err != nil {
 		return err
 	}
-	if status == libcontainer.Stopped || status == libcontainer.Created && !all {
+	if status == libcontainer.Stopped {
 		return ErrNotRunning
 	}
 	if !all {

@@ -54,6 +54,10 @@ const (
 // tree runs, or with CRIU's own errors if it does not. On failure nothing
 // is left behind.
 func (rt *Runtime) Restore(o RestoreOptions) (_ *Restored, retErr error) {
+	criuPath, err := rt.CRIU()
+	if err != nil {
+		return nil, err
+	}
 	imageDir, workDir, err := openDirs(o.ImagePath, o.WorkPath)
 	if err != nil {
 		return nil, err
@@ -81,7 +85,7 @@ func (rt *Runtime) Restore(o RestoreOptions) (_ *Restored, retErr error) {
 		PidFile:   fmt.Sprintf("/proc/self/fd/%d/%s", nsinit.LockFd, rootPidFile),
 		LazyPages: o.LazyPages,
 	}
-	cfg := nsinit.Config{CRIU: rt.CRIU, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile}
+	cfg := nsinit.Config{CRIU: criuPath, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile}
 	if o.LazyPages {
 		cfg.LazyPages = criu.LazyPagesArgs(criuCommon(CRIUOptions{}, dirFd(0), dirFd(1), "lazy-pages.log"))
 	}
@@ -126,6 +130,13 @@ func (rt *Runtime) Restore(o RestoreOptions) (_ *Restored, retErr error) {
 	if err != nil {
 		return nil, fmt.Errorf("start container: %w", err)
 	}
+	// The container has its own copy of the staged root now. Dropping
+	// ours keeps the host's mount table as it was and stops this copy
+	// from pinning every host mount point for the container's life. The
+	// empty directory stays: libcontainer starts exec'd processes in it.
+	if err := unmountRootfs(bundle.RootfsPath(lock.Dir)); err != nil {
+		return nil, err
+	}
 	var rep nsinit.Report
 	if err := json.NewDecoder(reportR).Decode(&rep); err != nil {
 		return nil, fmt.Errorf("container init died before reporting: %w", initExit(p))
@@ -141,7 +152,7 @@ func (rt *Runtime) Restore(o RestoreOptions) (_ *Restored, retErr error) {
 	}
 	meta := &bundle.Meta{
 		ID: o.ID, ImagePath: imageDir.Name(), RootPid: rootPid, RootNsPid: rep.RootPid,
-		CRIU: rt.CRIU, Created: time.Now().UTC(), Ephemeral: o.Ephemeral,
+		CRIU: criuPath, Created: time.Now().UTC(), Ephemeral: o.Ephemeral,
 	}
 	if err := bundle.WriteMeta(lock.Dir, meta); err != nil {
 		return nil, err
@@ -158,26 +169,19 @@ func (rt *Runtime) Restore(o RestoreOptions) (_ *Restored, retErr error) {
 // the container and returns the root's exit code (128+n for signal n), as
 // `runc run` does in the foreground.
 func (r *Restored) Wait(sigs <-chan os.Signal) (int, error) {
-	done := make(chan *os.ProcessState, 1)
-	go func() {
-		st, _ := r.process.Wait()
-		done <- st
-	}()
-	for {
-		select {
-		case sig := <-sigs:
-			r.process.Signal(sig)
-		case st := <-done:
-			code := 1
-			if st != nil {
-				code = st.ExitCode()
-				if ws, ok := st.Sys().(unix.WaitStatus); ok && ws.Signaled() {
-					code = 128 + int(ws.Signal())
-				}
-			}
-			return code, r.rt.Delete(r.ID, true)
-		}
+	code := waitProcess(r.process, sigs)
+	return code, r.rt.Delete(r.ID, true)
+}
+
+// exitCodeOf is a process's exit code, 128+n if signal n killed it.
+func exitCodeOf(st *os.ProcessState) int {
+	if st == nil {
+		return 1
 	}
+	if ws, ok := st.Sys().(unix.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return st.ExitCode()
 }
 
 // openDirs opens the image dir (which must hold CRIU images) and the work

@@ -37,11 +37,19 @@ func stageRootfs(path string) error {
 	return nil
 }
 
-// unstageRootfs undoes stageRootfs; a missing path is fine.
-func unstageRootfs(path string) error {
+// unmountRootfs detaches the staged root, leaving its directory.
+func unmountRootfs(path string) error {
 	err := unix.Unmount(path, unix.MNT_DETACH)
 	if err != nil && err != unix.EINVAL && err != unix.ENOENT {
 		return fmt.Errorf("unmount %s: %w", path, err)
+	}
+	return nil
+}
+
+// unstageRootfs undoes stageRootfs; a missing path is fine.
+func unstageRootfs(path string) error {
+	if err := unmountRootfs(path); err != nil {
+		return err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err

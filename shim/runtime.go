@@ -13,17 +13,13 @@ import (
 // Runtime is one --root with the CRIU binary to use.
 type Runtime struct {
 	Root *bundle.Root
-	CRIU string // absolute path of criu
 	Self string // this executable; the container init re-runs it
+	criu string // as given; resolved only by commands that run CRIU
 }
 
-// New opens root and resolves criu (a name looked up on PATH, or a path).
+// New opens root; criu is a name looked up on PATH, or a path.
 func New(root, criu string) (*Runtime, error) {
 	r, err := bundle.OpenRoot(root)
-	if err != nil {
-		return nil, err
-	}
-	path, err := LookCRIU(criu)
 	if err != nil {
 		return nil, err
 	}
@@ -31,8 +27,15 @@ func New(root, criu string) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Runtime{Root: r, CRIU: path, Self: self}, nil
+	return &Runtime{Root: r, Self: self, criu: criu}, nil
 }
+
+// CRIU resolves the CRIU binary.
+func (rt *Runtime) CRIU() (string, error) { return LookCRIU(rt.criu) }
+
+// installedCRIU are where `make deps` and Debian put CRIU: managers often
+// call runtimes with a PATH that lacks /usr/local/sbin.
+var installedCRIU = []string{"/usr/local/sbin/criu", "/usr/sbin/criu"}
 
 // LookCRIU resolves the CRIU binary: a name on PATH ("criu" if empty) or a path.
 func LookCRIU(criu string) (string, error) {
@@ -40,10 +43,17 @@ func LookCRIU(criu string) (string, error) {
 		criu = "criu"
 	}
 	path, err := exec.LookPath(criu)
-	if err != nil {
-		return "", fmt.Errorf("criu binary %q not found (install it with `make deps` or pass --criu PATH)", criu)
+	if err == nil {
+		return path, nil
 	}
-	return path, nil
+	if criu == "criu" {
+		for _, p := range installedCRIU {
+			if _, err := exec.LookPath(p); err == nil {
+				return p, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("criu binary %q not found (install it with `make deps` or pass --criu PATH)", criu)
 }
 
 // CRIUOptions are the CRIU features a restore or checkpoint asks for.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/utils"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
@@ -77,6 +78,12 @@ func (rt *Runtime) state(dir, id string) (*State, error) {
 			s.Pid = st.InitProcessPid
 		}
 	}
+	if meta.Bundle != "" {
+		// A manager's container: report its own rootfs and annotations.
+		cfg := ct.Config()
+		s.Rootfs = cfg.Rootfs
+		_, s.Annotations = utils.Annotations(cfg.Labels)
+	}
 	return s, nil
 }
 
@@ -96,3 +103,4 @@ func (rt *Runtime) List() ([]*State, error) {
 	}
 	return states, nil
 }
+

@@ -14,7 +14,9 @@ var checkpointCommand = &cli.Command{
 		&cli.StringFlag{Name: "image-path", Usage: "directory for the images (default ./checkpoint)"},
 		&cli.StringFlag{Name: "work-path", Usage: "directory for dump.log (default: the image path)"},
 		&cli.BoolFlag{Name: "leave-running", Usage: "keep the tree running after the dump"},
-	}, criuFlags...),
+		&cli.BoolFlag{Name: "pre-dump", Usage: "dump memory only, for a later incremental dump (bundle containers)"},
+		&cli.StringFlag{Name: "parent-path", Usage: "images of a previous (pre-)dump, relative to the image path"},
+	}, append(criuFlags, ociCRIUFlags...)...),
 	Action: func(c *cli.Context) error {
 		id, extra, err := idAndCRIUArgs(c)
 		if err != nil {
@@ -26,7 +28,7 @@ var checkpointCommand = &cli.Command{
 		}
 		return rt.Checkpoint(shim.CheckpointOptions{
 			ID: id, ImagePath: defaultImagePath(c), WorkPath: c.String("work-path"),
-			LeaveRunning: c.Bool("leave-running"), CRIU: criuOptions(c, extra),
+			LeaveRunning: c.Bool("leave-running"), CRIU: criuOptions(c, extra), OCI: ociCRIUOptions(c),
 		})
 	},
 }

@@ -68,6 +68,8 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			restoreCommand, checkpointCommand, stateCommand, listCommand, psCommand,
 			killCommand, deleteCommand, checkCommand, criuCommand,
+			createCommand, startCommand, runCommand, execCommand, pauseCommand, resumeCommand,
+			updateCommand, featuresCommand, specCommand,
 		},
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {},

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/signal"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -23,6 +22,21 @@ func criuOptions(c *cli.Context, extra []string) shim.CRIUOptions {
 	return shim.CRIUOptions{
 		TCPEstablished: c.Bool("tcp-established"), ExtUnixSk: c.Bool("ext-unix-sk"),
 		FileLocks: c.Bool("file-locks"), ShellJob: c.Bool("shell-job"), Extra: extra,
+	}
+}
+
+// ociCRIUFlags are runc's CRIU flags that only libcontainer's own
+// checkpoint and restore of bundle containers use.
+var ociCRIUFlags = []cli.Flag{
+	&cli.StringSliceFlag{Name: "empty-ns", Usage: "namespace type CRIU leaves empty (e.g. network)"},
+	&cli.StringFlag{Name: "manage-cgroups-mode", Usage: "CRIU cgroup mode: soft, full, strict or ignore"},
+}
+
+func ociCRIUOptions(c *cli.Context) shim.OCICRIUOptions {
+	return shim.OCICRIUOptions{
+		PreDump: c.Bool("pre-dump"), ParentPath: c.String("parent-path"),
+		EmptyNs: c.StringSlice("empty-ns"), ManageCgroupsMode: c.String("manage-cgroups-mode"),
+		LsmProfile: c.String("lsm-profile"), LsmMountContext: c.String("lsm-mount-context"),
 	}
 }
 
@@ -48,7 +62,15 @@ var restoreCommand = &cli.Command{
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the tree runs"},
 		&cli.StringFlag{Name: "pid-file", Usage: "write the restored root's pid here"},
 		&cli.BoolFlag{Name: "lazy-pages", Usage: "start the tree before its memory arrived (userfaultfd)"},
-	}, criuFlags...),
+		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "restore a container of this OCI bundle (libcontainer's restore, as runc does)"},
+		&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master (with --bundle)"},
+		&cli.BoolFlag{Name: "no-pivot", Usage: "do not use pivot_root (with --bundle)"},
+		&cli.BoolFlag{Name: "no-new-keyring", Usage: "do not create a new session keyring (with --bundle)"},
+		&cli.BoolFlag{Name: "no-subreaper", Usage: "accepted for runc compatibility"},
+		&cli.BoolFlag{Name: "tcp-close", Usage: "accepted for runc compatibility; libcontainer has no such option"},
+		&cli.StringFlag{Name: "lsm-profile", Usage: "LSM profile of the restored container (with --bundle)"},
+		&cli.StringFlag{Name: "lsm-mount-context", Usage: "LSM mount context of the restored container (with --bundle)"},
+	}, append(criuFlags, ociCRIUFlags...)...),
 	Action: func(c *cli.Context) error {
 		id, extra, err := idAndCRIUArgs(c)
 		if err != nil {
@@ -59,11 +81,17 @@ var restoreCommand = &cli.Command{
 			return err
 		}
 		detach := c.Bool("detach")
-		var sigs chan os.Signal
-		if !detach {
-			// Catch signals before the tree exists, so none is lost.
-			sigs = make(chan os.Signal, 16)
-			signal.Notify(sigs, foregroundSignals...)
+		// Catch signals before the tree exists, so none is lost.
+		sigs := forwardSignals(detach)
+		if c.IsSet("bundle") {
+			code, err := rt.RestoreBundle(shim.RestoreBundleOptions{
+				CreateOptions: createOptions(c, id), ImagePath: defaultImagePath(c), WorkPath: c.String("work-path"),
+				Detach: detach, CRIU: criuOptions(c, extra), OCI: ociCRIUOptions(c),
+			}, sigs)
+			if err != nil || detach {
+				return err
+			}
+			return exitCode(code)
 		}
 		r, err := rt.Restore(shim.RestoreOptions{
 			ID: id, ImagePath: defaultImagePath(c), WorkPath: c.String("work-path"),

@@ -1,0 +1,210 @@
+package shim
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
+)
+
+// CreateOptions describe a container created from a manager's OCI bundle.
+type CreateOptions struct {
+	ID            string
+	Bundle        string
+	PidFile       string
+	IO            IO
+	NoPivot       bool
+	NoNewKeyring  bool
+	SystemdCgroup bool
+}
+
+// loadBundleSpec reads the bundle's config.json and checks its version.
+func loadBundleSpec(dir string) (*specs.Spec, error) {
+	spec, err := bundle.ReadSpec(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("bundle %s: %w", dir, unwrapPathError(err))
+	}
+	if err := checkSpecVersion(spec.Version); err != nil {
+		return nil, err
+	}
+	return spec, nil
+}
+
+// checkSpecVersion accepts runtime-spec 1.0.0 through 1.3.x.
+func checkSpecVersion(v string) error {
+	var major, minor, patch int
+	if n, _ := fmt.Sscanf(v, "%d.%d.%d", &major, &minor, &patch); n != 3 || major != 1 || minor > 3 {
+		return fmt.Errorf("unsupported ociVersion %q in config.json (want 1.0.0 to 1.3.x)", v)
+	}
+	return nil
+}
+
+// newBundleContainer claims id and creates the libcontainer container for
+// the bundle. The caller holds the returned lock and, on failure, abandons.
+func (rt *Runtime) newBundleContainer(o CreateOptions) (*bundle.Lock, *libcontainer.Container, *specs.Spec, error) {
+	if o.Bundle == "" {
+		o.Bundle = "."
+	}
+	dir, err := filepath.Abs(o.Bundle)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	spec, err := loadBundleSpec(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if spec.Process == nil {
+		return nil, nil, nil, fmt.Errorf("bundle %s: config.json has no process", dir)
+	}
+	lock, err := rt.Root.Create(o.ID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// libcontainer resolves the spec's relative paths against the cwd and
+	// records the cwd as the bundle, as runc (which runs in the bundle) does.
+	if err := os.Chdir(dir); err != nil {
+		rt.abandon(lock.Dir, nil)
+		lock.Unlock()
+		return nil, nil, nil, err
+	}
+	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
+		CgroupName: o.ID, UseSystemdCgroup: o.SystemdCgroup, NoPivotRoot: o.NoPivot,
+		NoNewKeyring: o.NoNewKeyring, Spec: spec,
+	})
+	if err == nil {
+		err = bundle.WriteMeta(lock.Dir, &bundle.Meta{ID: o.ID, Bundle: dir, Created: time.Now().UTC()})
+	}
+	var ct *libcontainer.Container
+	if err == nil {
+		ct, err = libcontainer.Create(bundle.LibcontainerRoot(lock.Dir), o.ID, cfg)
+	}
+	if err != nil {
+		rt.abandon(lock.Dir, nil)
+		lock.Unlock()
+		return nil, nil, nil, err
+	}
+	return lock, ct, spec, nil
+}
+
+// Create creates a container from a bundle; its process waits for Start.
+func (rt *Runtime) Create(o CreateOptions) error {
+	return rt.startBundle(o, func(ct *libcontainer.Container, p *libcontainer.Process) error {
+		return ct.Start(p)
+	})
+}
+
+// Run creates and starts a container. Detached, it returns once the
+// process runs; otherwise it waits, passing on sigs, removes the container
+// and returns the process's exit code.
+func (rt *Runtime) Run(o CreateOptions, detach bool, sigs <-chan os.Signal) (int, error) {
+	var proc *libcontainer.Process
+	err := rt.startBundle(o, func(ct *libcontainer.Container, p *libcontainer.Process) error {
+		proc = p
+		return ct.Run(p)
+	})
+	if err != nil || detach {
+		return 0, err
+	}
+	code := waitProcess(proc, sigs)
+	return code, rt.Delete(o.ID, true)
+}
+
+func (rt *Runtime) startBundle(o CreateOptions, start func(*libcontainer.Container, *libcontainer.Process) error) (retErr error) {
+	// Paths the caller gave are relative to its cwd, which we leave.
+	for _, p := range []*string{&o.PidFile, &o.IO.ConsoleSocket} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return err
+			}
+			*p = abs
+		}
+	}
+	lock, ct, spec, err := rt.newBundleContainer(o)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	defer func() {
+		if retErr != nil {
+			rt.abandon(lock.Dir, ct)
+		}
+	}()
+	p, err := newProcess(spec.Process)
+	if err != nil {
+		return err
+	}
+	p.Init = true
+	closeIO, err := setupIO(p, spec.Process.Terminal, o.IO)
+	if err != nil {
+		return err
+	}
+	defer closeIO.Close()
+	if err := start(ct, p); err != nil {
+		return err
+	}
+	return writeProcessPid(o.PidFile, p)
+}
+
+// Start runs the process of a created container.
+func (rt *Runtime) Start(id string) error {
+	lock, err := rt.Root.Lock(id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	ct, err := load(lock.Dir, id)
+	if err != nil {
+		return err
+	}
+	status, err := ct.Status()
+	if err != nil {
+		return err
+	}
+	switch status {
+	case libcontainer.Created:
+		return ct.Exec()
+	case libcontainer.Stopped:
+		return errors.New("cannot start a container that has stopped")
+	}
+	return fmt.Errorf("cannot start an already %s container", status)
+}
+
+// waitProcess forwards sigs to p until it exits and returns its exit code.
+func waitProcess(p *libcontainer.Process, sigs <-chan os.Signal) int {
+	done := make(chan *os.ProcessState, 1)
+	go func() {
+		st, _ := p.Wait()
+		done <- st
+	}()
+	for {
+		select {
+		case sig := <-sigs:
+			p.Signal(sig)
+		case st := <-done:
+			return exitCodeOf(st)
+		}
+	}
+}
+
+func writeProcessPid(path string, p *libcontainer.Process) error {
+	if path == "" {
+		return nil
+	}
+	pid, err := p.Pid()
+	if err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	return writePidFile(abs, pid)
+}

@@ -1,0 +1,400 @@
+// Package e2e drives the OCI runtime through real container managers
+// (podman + conmon, containerd + ctr) and through the OCI runtime-tools
+// validation suite.
+//
+// Environment:
+//
+//	E2E_RUNTIME              runtime binary (default /work/main/bin/criu-ns-runtime)
+//	E2E_RUNTIME_NAME         name the managers know it by (default criu-ns-runtime)
+//	E2E_RUNTIME_TOOLS_DIR    built runtime-tools tree (default /var/cache/criu-ns-runtime/runtime-tools)
+//	E2E_NO_INSTALL=1         do not run scripts/install-*.sh when a dependency is missing
+//
+// The tests need root. Missing dependencies are installed by running
+// scripts/install-e2e-deps.sh and scripts/install-criu.sh; the tests skip
+// (loudly) only when that installation fails.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	defaultRuntime         = "/work/main/bin/criu-ns-runtime"
+	defaultRuntimeName     = "criu-ns-runtime"
+	defaultRuntimeToolsDir = "/var/cache/criu-ns-runtime/runtime-tools"
+	imageRef               = "localhost/e2e-busybox:latest"
+)
+
+// depsSkipReason is non-empty when the dependencies could not be installed.
+var depsSkipReason string
+
+func runtimePath() string {
+	if p := os.Getenv("E2E_RUNTIME"); p != "" {
+		return p
+	}
+	return defaultRuntime
+}
+
+func runtimeName() string {
+	if n := os.Getenv("E2E_RUNTIME_NAME"); n != "" {
+		return n
+	}
+	return defaultRuntimeName
+}
+
+func runtimeToolsDir() string {
+	if d := os.Getenv("E2E_RUNTIME_TOOLS_DIR"); d != "" {
+		return d
+	}
+	return defaultRuntimeToolsDir
+}
+
+// repoRoot is the repository root (this file is tests/e2e/e2e_test.go).
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// missingDeps lists what the e2e tests need but cannot find.
+func missingDeps() []string {
+	var missing []string
+	for _, bin := range []string{"podman", "conmon", "containerd", "ctr", "containerd-shim-runc-v2", "criu"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			missing = append(missing, bin)
+		}
+	}
+	if _, err := os.Stat("/bin/busybox"); err != nil {
+		missing = append(missing, "/bin/busybox (busybox-static)")
+	}
+	if m, _ := filepath.Glob(filepath.Join(runtimeToolsDir(), "validation", "*.t")); len(m) == 0 {
+		missing = append(missing, "runtime-tools validation executables in "+runtimeToolsDir())
+	}
+	if _, err := os.Stat(filepath.Join(runtimeToolsDir(), "runtimetest")); err != nil {
+		missing = append(missing, "runtime-tools runtimetest in "+runtimeToolsDir())
+	}
+	return missing
+}
+
+func TestMain(m *testing.M) {
+	// /usr/local/sbin holds the CRIU that scripts/install-criu.sh builds.
+	os.Setenv("PATH", os.Getenv("PATH")+":/usr/local/sbin:/usr/sbin:/sbin:/usr/local/go/bin")
+	depsSkipReason = ensureDeps()
+	if depsSkipReason != "" {
+		fmt.Fprintf(os.Stderr, "\n%s\n!!! E2E TESTS WILL BE SKIPPED: %s\n%s\n\n",
+			strings.Repeat("!", 78), depsSkipReason, strings.Repeat("!", 78))
+	}
+	os.Exit(m.Run())
+}
+
+func ensureDeps() string {
+	if os.Geteuid() != 0 {
+		return "the e2e tests must run as root"
+	}
+	missing := missingDeps()
+	if len(missing) == 0 {
+		return ""
+	}
+	if os.Getenv("E2E_NO_INSTALL") == "1" {
+		return fmt.Sprintf("missing %s and E2E_NO_INSTALL=1", strings.Join(missing, ", "))
+	}
+	fmt.Fprintf(os.Stderr, "e2e: missing %s; running the install scripts\n", strings.Join(missing, ", "))
+	var failures []string
+	for _, s := range []string{"install-criu.sh", "install-e2e-deps.sh"} {
+		cmd := exec.Command("bash", filepath.Join(repoRoot(), "scripts", s))
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			failures = append(failures, fmt.Sprintf("scripts/%s: %v", s, err))
+		}
+	}
+	if missing = missingDeps(); len(missing) > 0 {
+		return fmt.Sprintf("could not install %s (%s)", strings.Join(missing, ", "), strings.Join(failures, "; "))
+	}
+	return ""
+}
+
+// requireE2E skips (loudly) when dependencies could not be installed and
+// fails when the runtime under test is absent.
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if depsSkipReason != "" {
+		t.Skipf("!!! E2E SKIPPED: dependencies could not be installed: %s", depsSkipReason)
+	}
+	if fi, err := os.Stat(runtimePath()); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		t.Fatalf("runtime under test %q is not an executable (build it, or set E2E_RUNTIME): %v", runtimePath(), err)
+	}
+}
+
+// run runs a command with a timeout and returns its combined output.
+func run(t *testing.T, timeout time.Duration, env []string, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	if env != nil {
+		cmd.Env = env
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	if ctx.Err() == context.DeadlineExceeded {
+		err = fmt.Errorf("timed out after %v: %w", timeout, err)
+	}
+	t.Logf("$ %s %s (%.2fs)", name, strings.Join(args, " "), time.Since(start).Seconds())
+	return out.String(), err
+}
+
+// mustRun is run that fails the test on error.
+func mustRun(t *testing.T, timeout time.Duration, env []string, name string, args ...string) string {
+	t.Helper()
+	out, err := run(t, timeout, env, name, args...)
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// makeTempDir creates a temp dir that is removed at the end of the test
+// after lazily unmounting anything the managers left mounted below it.
+func makeTempDir(t *testing.T, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unmountUnder(t, dir)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("removing %s: %v", dir, err)
+		}
+	})
+	return dir
+}
+
+// unmountUnder lazily unmounts every mount point at or below dir, deepest first.
+func unmountUnder(t *testing.T, dir string) {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		p := unescapeMountinfo(f[4])
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			points = append(points, p)
+		}
+	}
+	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
+	for _, p := range points {
+		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
+			t.Logf("unmount %s: %v", p, err)
+		}
+	}
+}
+
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var c int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
+				b.WriteByte(byte(c))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// writeRuntimeWrapper writes a shell script that logs every invocation
+// (caller and arguments) to <dir>/runtime-calls.log and execs the runtime.
+func writeRuntimeWrapper(t *testing.T, dir string) (wrapper, logFile string) {
+	t.Helper()
+	wrapper = filepath.Join(dir, "runtime-wrapper")
+	logFile = filepath.Join(dir, "runtime-calls.log")
+	script := fmt.Sprintf(`#!/bin/sh
+printf '%%s\t%%s\n' "$(cat /proc/$PPID/comm 2>/dev/null)" "$*" >> %q
+exec %q "$@"
+`, logFile, runtimePath())
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return wrapper, logFile
+}
+
+var (
+	hexIDRe     = regexp.MustCompile(`\b[0-9a-f]{64}\b`)
+	tmpNumRe    = regexp.MustCompile(`(/tmp/[A-Za-z_.-]*?)[0-9]{4,}`)
+	pidFileRe   = regexp.MustCompile(`[0-9]+\.pid\b`)
+	runtimeSubs = map[string]bool{"create": true, "start": true, "state": true, "kill": true, "delete": true,
+		"exec": true, "run": true, "checkpoint": true, "restore": true, "pause": true, "resume": true,
+		"update": true, "ps": true, "events": true, "features": true, "spec": true, "list": true}
+)
+
+// reportRuntimeCalls logs the distinct runtime invocations (normalized) and
+// the distinct "caller: [global flags] subcommand flags" shapes.
+func reportRuntimeCalls(t *testing.T, logFile string, replacements map[string]string) {
+	data, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Logf("no runtime calls logged: %v", err)
+		return
+	}
+	lines := map[string]bool{}
+	shapes := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if line == "" {
+			continue
+		}
+		for from, to := range replacements {
+			line = strings.ReplaceAll(line, from, to)
+		}
+		line = hexIDRe.ReplaceAllString(line, "<ID>")
+		line = tmpNumRe.ReplaceAllString(line, "${1}<N>")
+		line = pidFileRe.ReplaceAllString(line, "<N>.pid")
+		lines[line] = true
+		caller, args, _ := strings.Cut(line, "\t")
+		var global, sub, flags []string
+		for _, a := range strings.Fields(args) {
+			switch {
+			case len(sub) == 0 && runtimeSubs[a]:
+				sub = append(sub, a)
+			case strings.HasPrefix(a, "-"):
+				name, _, _ := strings.Cut(a, "=")
+				if len(sub) == 0 {
+					global = append(global, name)
+				} else {
+					flags = append(flags, name)
+				}
+			}
+		}
+		shapes[fmt.Sprintf("%s: %s | %s %s", caller, strings.Join(global, " "), strings.Join(sub, " "), strings.Join(flags, " "))] = true
+	}
+	t.Logf("distinct runtime invocations:\n\t%s", strings.Join(sortedKeys(lines), "\n\t"))
+	t.Logf("runtime contract (caller: global flags | subcommand flags):\n\t%s", strings.Join(sortedKeys(shapes), "\n\t"))
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// buildRootfsTar writes a busybox-static rootfs tarball (busybox plus one
+// symlink per applet) to dir and returns its path.
+func buildRootfsTar(t *testing.T, dir string) string {
+	t.Helper()
+	rootfs := filepath.Join(dir, "rootfs")
+	for _, d := range []string{"bin", "tmp", "data", "proc", "sys", "dev", "etc", "root"} {
+		if err := os.MkdirAll(filepath.Join(rootfs, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(filepath.Join(rootfs, "tmp"), 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "bin", "busybox"), bb, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, 30*time.Second, nil, "/bin/busybox", "--list")
+	for _, applet := range strings.Fields(out) {
+		if applet == "busybox" {
+			continue
+		}
+		if err := os.Symlink("busybox", filepath.Join(rootfs, "bin", applet)); err != nil && !os.IsExist(err) {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+		"etc/group":  "root:x:0:\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(rootfs, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tarball := filepath.Join(dir, "rootfs.tar")
+	mustRun(t, time.Minute, nil, "tar", "-C", rootfs, "--numeric-owner", "-cf", tarball, ".")
+	return tarball
+}
+
+// counterScript prints "<token> <n>" every 100ms (to stdout and to file),
+// n counting up from 1. The token is random per process start, so a restart
+// shows up as a new token, and a restore as the same token continuing.
+func counterScript(file string) string {
+	return fmt.Sprintf(`t=$(cat /proc/sys/kernel/random/uuid); i=0; while :; do i=$((i+1)); echo "$t $i"; echo "$t $i" > %s.new; mv %s.new %s; sleep 0.1; done`,
+		file, file, file)
+}
+
+type counterValue struct {
+	token string
+	n     int
+}
+
+func (c counterValue) String() string { return fmt.Sprintf("%s %d", c.token, c.n) }
+
+// parseCounterLines parses "<token> <n>" lines, ignoring anything else.
+func parseCounterLines(out string) []counterValue {
+	var vals []counterValue
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 2 || len(f[0]) != 36 {
+			continue
+		}
+		var n int
+		if _, err := fmt.Sscanf(f[1], "%d", &n); err != nil {
+			continue
+		}
+		vals = append(vals, counterValue{f[0], n})
+	}
+	return vals
+}
+
+// waitFor polls f until it returns true or the timeout expires.
+func waitFor(t *testing.T, timeout time.Duration, what string, f func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		ok, state := f()
+		if ok {
+			return
+		}
+		last = state
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s (last: %s)", timeout, what, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
