@@ -103,4 +103,3 @@ func (rt *Runtime) List() ([]*State, error) {
 	}
 	return states, nil
 }
-
