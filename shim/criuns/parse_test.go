@@ -1,0 +1,41 @@
+package criuns
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want Cmdline
+	}{
+		{[]string{"restore", "-D", "/img", "-d", "--pidfile", "p"},
+			Cmdline{Command: "restore", ImagesDir: "/img", Detach: true, PidFile: "p"}},
+		{[]string{"restore", "--images-dir=/img", "-W/work", "--restore-detached", "--criu-binary", "/c", "-v4", "--tcp-established"},
+			Cmdline{Command: "restore", ImagesDir: "/img", WorkDir: "/work", Detach: true, CRIU: "/c", Rest: []string{"-v4", "--tcp-established"}}},
+		{[]string{"dump", "--tree", "42", "-D", "d", "-R", "--shell-job"},
+			Cmdline{Command: "dump", Tree: "42", ImagesDir: "d", Leave: true, ShellJob: true}},
+		{[]string{"-v4", "dump", "-t42", "--leave-running", "-j"},
+			Cmdline{Command: "dump", Tree: "42", Leave: true, ShellJob: true, Rest: []string{"-v4"}}},
+		{[]string{"restore", "-S", "-D", "x"}, Cmdline{Command: "restore", ImagesDir: "x"}},
+		{[]string{"check", "--feature", "mem_dirty_track"}, Cmdline{Command: "check", Rest: []string{"--feature", "mem_dirty_track"}}},
+	} {
+		got, err := Parse(tc.args)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tc.args, err)
+			continue
+		}
+		if !reflect.DeepEqual(*got, tc.want) {
+			t.Errorf("Parse(%q) =\n %+v\nwant\n %+v", tc.args, *got, tc.want)
+		}
+	}
+}
+
+func TestParseMissingValue(t *testing.T) {
+	for _, args := range [][]string{{"restore", "-D"}, {"dump", "--tree"}, {"restore", "--pidfile"}} {
+		if _, err := Parse(args); err == nil {
+			t.Errorf("Parse(%q) accepted an option without its value", args)
+		}
+	}
+}

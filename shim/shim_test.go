@@ -1,0 +1,138 @@
+package shim
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/opencontainers/cgroups"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func TestParseSignal(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want unix.Signal
+		ok   bool
+	}{
+		{"TERM", unix.SIGTERM, true}, {"SIGKILL", unix.SIGKILL, true}, {"usr1", unix.SIGUSR1, true},
+		{"9", unix.SIGKILL, true}, {"15", unix.SIGTERM, true},
+		{"BOGUS", 0, false}, {"SIG", 0, false}, {"0", 0, false}, {"-1", 0, false}, {"65", 0, false}, {"", 0, false},
+	} {
+		got, err := ParseSignal(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("ParseSignal(%q) = %v, %v; want %v ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestCheckSpecVersion(t *testing.T) {
+	for v, ok := range map[string]bool{
+		"1.0.0": true, "1.0.2": true, "1.1.0": true, "1.2.1": true, "1.3.0": true, "1.3.9-dev": true,
+		"1.4.0": false, "2.0.0": false, "0.9.0": false, "": false, "1.0": false,
+	} {
+		if err := checkSpecVersion(v); (err == nil) != ok {
+			t.Errorf("checkSpecVersion(%q) = %v, want ok=%v", v, err, ok)
+		}
+	}
+}
+
+func TestApplyResources(t *testing.T) {
+	limit, swap, shares, quota, pids := int64(64<<20), int64(128<<20), uint64(512), int64(50000), int64(99)
+	weight := uint16(300)
+	c := &cgroups.Resources{Memory: 1, CpuPeriod: 100000}
+	applyResources(c, &specs.LinuxResources{
+		Memory:  &specs.LinuxMemory{Limit: &limit, Swap: &swap},
+		CPU:     &specs.LinuxCPU{Shares: &shares, Quota: &quota, Cpus: "0", Mems: "0"},
+		Pids:    &specs.LinuxPids{Limit: &pids},
+		BlockIO: &specs.LinuxBlockIO{Weight: &weight},
+	})
+	if c.Memory != limit || c.MemorySwap != swap || c.CpuShares != shares || c.CpuQuota != quota ||
+		c.CpuPeriod != 100000 || c.CpusetCpus != "0" || c.PidsLimit == nil || *c.PidsLimit != pids || c.BlkioWeight != weight {
+		t.Errorf("resources = %+v", c)
+	}
+	unlimited := int64(-1)
+	c = &cgroups.Resources{}
+	applyResources(c, &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &unlimited}})
+	if c.Memory != -1 || c.MemorySwap != -1 {
+		t.Errorf("unlimited memory: %+v", c)
+	}
+}
+
+func TestNewProcess(t *testing.T) {
+	p, err := newProcess(&specs.Process{
+		Args: []string{"sh"}, Env: []string{"A=1"}, Cwd: "/w",
+		User:         specs.User{UID: 5, GID: 6, AdditionalGids: []uint32{7}},
+		Capabilities: &specs.LinuxCapabilities{Bounding: []string{"CAP_KILL"}},
+		Rlimits:      []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 10, Soft: 5}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.UID != 5 || p.GID != 6 || !reflect.DeepEqual(p.AdditionalGroups, []int{7}) || p.Cwd != "/w" ||
+		p.Capabilities.Bounding[0] != "CAP_KILL" || p.Rlimits[0].Type != unix.RLIMIT_NOFILE || p.Rlimits[0].Soft != 5 {
+		t.Errorf("process = %+v", p)
+	}
+	if _, err := newProcess(&specs.Process{Rlimits: []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS"}}}); err == nil {
+		t.Error("unknown rlimit accepted")
+	}
+	if _, err := newProcess(nil); err == nil {
+		t.Error("nil process accepted")
+	}
+}
+
+func TestCRIUOpts(t *testing.T) {
+	o, err := criuOpts("/i", "/w", true, CRIUOptions{FileLocks: true},
+		OCICRIUOptions{EmptyNs: []string{"network"}, ManageCgroupsMode: "soft", ParentPath: "../p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ImagesDirectory != "/i" || !o.LeaveRunning || !o.FileLocks || o.EmptyNs != unix.CLONE_NEWNET ||
+		o.ManageCgroupsMode != "soft" || o.ParentImage != "../p" {
+		t.Errorf("opts = %+v", o)
+	}
+	if _, err := criuOpts("/i", "", false, CRIUOptions{}, OCICRIUOptions{EmptyNs: []string{"bogus"}}); err == nil {
+		t.Error("unknown namespace accepted")
+	}
+	if _, err := criuOpts("/i", "", false, CRIUOptions{Extra: []string{"-v4"}}, OCICRIUOptions{}); err == nil {
+		t.Error("raw CRIU arguments accepted for a bundle container")
+	}
+}
+
+func TestReplaceImages(t *testing.T) {
+	dir := t.TempDir()
+	staging := filepath.Join(dir, ".criu-ns-dump-x")
+	os.Mkdir(staging, 0o700)
+	for _, f := range []string{"core-1.img", "pages-1.img", "inventory.img", "dump.log"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("old"), 0o600)
+	}
+	for _, f := range []string{"core-1.img", "inventory.img", "pages-2.img"} {
+		os.WriteFile(filepath.Join(staging, f), []byte("new"), 0o600)
+	}
+	if err := replaceImages(dir, staging); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() == filepath.Base(staging) {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		got = append(got, e.Name()+"="+string(b))
+	}
+	sort.Strings(got)
+	want := []string{"core-1.img=new", "dump.log=old", "inventory.img=new", "pages-2.img=new"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("image dir = %v, want %v", got, want)
+	}
+}
+
+func TestLookCRIU(t *testing.T) {
+	if _, err := LookCRIU("/nonexistent/criu"); err == nil {
+		t.Error("a missing CRIU path resolved")
+	}
+}
