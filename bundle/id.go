@@ -17,7 +17,10 @@ func ValidateID(id string) error {
 	if len(id) > 1024 {
 		return fmt.Errorf("invalid container id %q: longer than 1024 bytes", id)
 	}
-	if !idPattern.MatchString(id) || id == "." || id == ".." {
+	if id == "." || id == ".." {
+		return fmt.Errorf("invalid container id %q: it names a directory", id)
+	}
+	if !idPattern.MatchString(id) {
 		return fmt.Errorf("invalid container id %q: only letters, digits, '_', '+', '-' and '.' are allowed", id)
 	}
 	return nil

@@ -101,10 +101,11 @@ func (rt *Runtime) Checkpoint(o CheckpointOptions) error {
 		return fmt.Errorf("start criu dump in container %s: %w", o.ID, err)
 	}
 	st, err := p.Wait()
-	if err == nil && !st.Success() {
-		err = fmt.Errorf("criu dump failed: %s", st)
-	}
-	if err != nil {
+	if err != nil || !st.Success() {
+		err = errors.New("criu dump failed")
+		if st != nil {
+			err = fmt.Errorf("criu dump failed (%s)", st)
+		}
 		if line := strings.TrimSpace(stderr.String()); line != "" {
 			err = fmt.Errorf("%w: %s", err, strings.SplitN(line, "\n", 2)[0])
 		}

@@ -74,6 +74,9 @@ func (rt *Runtime) newBundleContainer(o CreateOptions) (*bundle.Lock, *libcontai
 		lock.Unlock()
 		return nil, nil, nil, err
 	}
+	if spec.Linux != nil {
+		allowStatx(spec.Linux.Seccomp)
+	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName: o.ID, UseSystemdCgroup: o.SystemdCgroup, NoPivotRoot: o.NoPivot,
 		NoNewKeyring: o.NoNewKeyring, Spec: spec,

@@ -1,6 +1,7 @@
 package shim
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,7 +94,7 @@ func (rt *Runtime) Restore(o RestoreOptions) (_ *Restored, retErr error) {
 	spec := specgen.Restore(specgen.Options{
 		Args:        []string{rt.Self, "nsinit", o.ID},
 		Env:         []string{"PATH=" + os.Getenv("PATH"), nsinit.ConfigEnv + "=" + string(cfgJSON)},
-		CgroupsPath: cgroupsPath(o.ID),
+		CgroupsPath: rt.cgroupsPath(o.ID),
 	})
 	if err := bundle.WriteSpec(lock.Dir, spec); err != nil {
 		return nil, err
@@ -253,8 +254,12 @@ func criuCommon(o CRIUOptions, images, work, log string) criu.Common {
 	}
 }
 
-// cgroupsPath keeps our containers together and apart from other runtimes'.
-func cgroupsPath(id string) string { return "/criu-ns-runtime/" + id }
+// cgroupsPath keeps our containers together, apart from other runtimes',
+// and apart from those of another --root that use the same id.
+func (rt *Runtime) cgroupsPath(id string) string {
+	sum := sha256.Sum256([]byte(rt.Root.Dir))
+	return fmt.Sprintf("/criu-ns-runtime/%x/%s", sum[:4], id)
+}
 
 // createContainer hands spec to libcontainer with the root made absolute
 // (libcontainer would resolve it against our cwd).

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/opencontainers/cgroups"
+	devconfig "github.com/opencontainers/cgroups/devices/config"
+	"github.com/opencontainers/runc/libcontainer/configs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -134,5 +136,47 @@ func TestReplaceImages(t *testing.T) {
 func TestLookCRIU(t *testing.T) {
 	if _, err := LookCRIU("/nonexistent/criu"); err == nil {
 		t.Error("a missing CRIU path resolved")
+	}
+}
+
+func TestAllowStatx(t *testing.T) {
+	old := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"read", "newfstatat"}, Action: specs.ActAllow}}}
+	allowStatx(old)
+	if n := len(old.Syscalls); n != 2 || old.Syscalls[1].Names[0] != "statx" || old.Syscalls[1].Action != specs.ActAllow {
+		t.Errorf("old profile not given statx: %+v", old.Syscalls)
+	}
+	denied := &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"statx"}, Action: specs.ActErrno}}}
+	allowStatx(denied)
+	explicit := &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, Syscalls: []specs.LinuxSyscall{
+		{Names: []string{"statx"}, Action: specs.ActErrno}}}
+	allowStatx(explicit)
+	if len(denied.Syscalls) != 1 || len(explicit.Syscalls) != 1 {
+		t.Error("a profile that names statx was changed")
+	}
+	allowStatx(nil)
+}
+
+func TestRelaxConfig(t *testing.T) {
+	c := &configs.Config{
+		Mounts: []*configs.Mount{
+			{Device: "bind", Flags: unix.MS_BIND, Data: "mode=755,size=1k"},
+			{Device: "tmpfs", Data: "size=1k"},
+		},
+		Devices: []*devconfig.Device{
+			{Rule: devconfig.Rule{Type: devconfig.FifoDevice, Major: 8, Minor: 666}},
+			{Rule: devconfig.Rule{Type: devconfig.CharDevice, Major: 1, Minor: 3}},
+		},
+	}
+	relaxConfig(c)
+	if c.Mounts[0].Data != "" || c.Mounts[1].Data != "size=1k" {
+		t.Errorf("mount data = %q, %q", c.Mounts[0].Data, c.Mounts[1].Data)
+	}
+	if d := c.Devices[0]; d.Major != 0 || d.Minor != 0 {
+		t.Errorf("fifo keeps %d:%d", d.Major, d.Minor)
+	}
+	if d := c.Devices[1]; d.Major != 1 || d.Minor != 3 {
+		t.Errorf("char device changed to %d:%d", d.Major, d.Minor)
 	}
 }

@@ -52,7 +52,7 @@ func main() {
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:    name,
 		Usage:   "restore CRIU images into fresh pid+mount namespaces, checkpoint them from inside",
 		Version: fmt.Sprintf("%s\ncommit: %s\nspec: %s", version, gitCommit, specs.Version),
@@ -72,9 +72,21 @@ func newApp() *cli.App {
 			updateCommand, featuresCommand, specCommand,
 		},
 		HideHelpCommand: true,
-		ExitErrHandler:  func(*cli.Context, error) {},
+		CommandNotFound: func(c *cli.Context, cmd string) {
+			fail(fmt.Errorf("unknown command %q (see %s --help)", cmd, name))
+			os.Exit(1)
+		},
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   usageError,
 	}
+	for _, c := range app.Commands {
+		c.OnUsageError = usageError
+	}
+	return app
 }
+
+// usageError reports a bad flag as one error line, not a page of help.
+func usageError(_ *cli.Context, err error, _ bool) error { return err }
 
 // run executes the command line and returns the exit code. Errors are one
 // line on stderr; with --log, also a log line (managers show the last
@@ -88,10 +100,16 @@ func run(args []string) int {
 	if errors.As(err, &exit) {
 		return int(exit)
 	}
+	fail(err)
+	return 1
+}
+
+// fail reports err on one line of stderr and, with --log, as an error
+// line there: managers show the last "level":"error" line of the log.
+func fail(err error) {
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
 	logrus.Error(msg)
 	fmt.Fprintf(os.Stderr, "%s: %s\n", name, msg)
-	return 1
 }
 
 // exitCode ends the program with that status and no message: a

@@ -78,8 +78,11 @@ func restore(c *Cmdline, env Env) (int, error) {
 		CRIU:      shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest},
 		Ephemeral: true, Stdio: !c.Detach || c.ShellJob,
 	})
-	if err != nil || c.Detach {
+	if err != nil {
 		return 1, err
+	}
+	if c.Detach {
+		return 0, nil
 	}
 	return r.Wait(sigs)
 }

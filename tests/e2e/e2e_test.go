@@ -32,7 +32,8 @@ import (
 )
 
 const (
-	defaultRuntime         = "/work/main/bin/criu-ns-runtime"
+	// defaultRuntime is `make build`'s output, relative to this package.
+	defaultRuntime         = "../../bin/criu-ns-runtime"
 	defaultRuntimeName     = "criu-ns-runtime"
 	defaultRuntimeToolsDir = "/var/cache/criu-ns-runtime/runtime-tools"
 	imageRef               = "localhost/e2e-busybox:latest"
@@ -45,7 +46,8 @@ func runtimePath() string {
 	if p := os.Getenv("E2E_RUNTIME"); p != "" {
 		return p
 	}
-	return defaultRuntime
+	abs, _ := filepath.Abs(defaultRuntime)
+	return abs
 }
 
 func runtimeName() string {

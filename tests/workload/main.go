@@ -1,0 +1,132 @@
+// Command workload is the process tree the integration tests checkpoint and
+// restore. It is deliberately small and built static (CGO_ENABLED=0).
+//
+//	-counter FILE  every 50ms increment a counter and pwrite it, fixed-width,
+//	               at offset 0 of FILE (the fd stays open across dumps)
+//	-mem MiB       allocate and touch a buffer filled with a verifiable
+//	               pattern; on SIGUSR1 verify it and write "ok" or "bad" to
+//	               the -status FILE
+//	-status FILE   where SIGUSR1 results go (written to FILE.tmp, renamed)
+//	-child         start a child copy of this program (the tree then has two
+//	               processes); the child loops until its parent goes away
+//
+// SIGTERM makes the process exit 42, SIGUSR2 exit 43.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+const counterWidth = 20 // digits written at offset 0, then '\n'
+
+func main() {
+	counter := flag.String("counter", "", "counter file")
+	memMiB := flag.Int("mem", 0, "MiB of patterned memory")
+	status := flag.String("status", "", "status file for SIGUSR1 results")
+	child := flag.Bool("child", false, "start a child copy of this program")
+	isChild := flag.Bool("is-child", false, "internal: run as the child")
+	flag.Parse()
+
+	if *isChild {
+		runChild()
+		return
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
+
+	var buf []uint64
+	if *memMiB > 0 {
+		buf = make([]uint64, *memMiB<<20/8)
+		for i := range buf {
+			buf[i] = pattern(i)
+		}
+	}
+
+	if *child {
+		self, err := os.Executable()
+		if err != nil {
+			fatal(err)
+		}
+		cmd := exec.Command(self, "-is-child")
+		// nil Stdin/Stdout/Stderr: /dev/null, nothing else is inherited.
+		if err := cmd.Start(); err != nil {
+			fatal(err)
+		}
+		go cmd.Wait() //nolint:errcheck // reap it whenever it ends
+	}
+
+	// The counter starts only once everything above is set up, so a test
+	// that sees it advance knows the tree is complete.
+	if *counter != "" {
+		f, err := os.OpenFile(*counter, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			fatal(err)
+		}
+		go func() {
+			var n uint64
+			for {
+				n++
+				line := fmt.Sprintf("%0*d\n", counterWidth, n)
+				if _, err := f.WriteAt([]byte(line), 0); err != nil {
+					fatal(err)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}()
+	}
+
+	for s := range sigs {
+		switch s {
+		case syscall.SIGTERM:
+			os.Exit(42)
+		case syscall.SIGUSR2:
+			os.Exit(43)
+		case syscall.SIGUSR1:
+			res := "ok"
+			for i := range buf {
+				if buf[i] != pattern(i) {
+					res = "bad"
+					break
+				}
+			}
+			if *memMiB > 0 && len(buf) != *memMiB<<20/8 {
+				res = "bad"
+			}
+			if *status != "" {
+				tmp := *status + ".tmp"
+				if err := os.WriteFile(tmp, []byte(res), 0o644); err != nil {
+					fatal(err)
+				}
+				if err := os.Rename(tmp, *status); err != nil {
+					fatal(err)
+				}
+			}
+		}
+	}
+}
+
+// pattern is the value word i of the -mem buffer must hold.
+func pattern(i int) uint64 {
+	x := uint64(i)*0x9e3779b97f4a7c15 + 0x5851f42d4c957f2d
+	return x ^ x>>29
+}
+
+// runChild loops until its parent is gone (it is then re-parented).
+func runChild() {
+	ppid := os.Getppid()
+	for os.Getppid() == ppid {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "workload:", err)
+	os.Exit(1)
+}
