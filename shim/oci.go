@@ -82,6 +82,7 @@ func (rt *Runtime) newBundleContainer(o CreateOptions) (*bundle.Lock, *libcontai
 		NoNewKeyring: o.NoNewKeyring, Spec: spec,
 	})
 	if err == nil {
+		relaxConfig(cfg)
 		err = bundle.WriteMeta(lock.Dir, &bundle.Meta{ID: o.ID, Bundle: dir, Created: time.Now().UTC()})
 	}
 	var ct *libcontainer.Container

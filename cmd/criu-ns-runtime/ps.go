@@ -42,7 +42,7 @@ var psCommand = &cli.Command{
 		fmt.Println("PID\tCMD")
 		for _, pid := range pids {
 			cmd, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
-			fmt.Printf("%d\t%s\n", pid, strings.TrimSpace(strings.ReplaceAll(string(cmd), "\x00", " ")))
+			fmt.Printf("%d\t%s\n", pid, strings.Join(strings.Fields(strings.ReplaceAll(string(cmd), "\x00", " ")), " "))
 		}
 		return nil
 	},
