@@ -13,6 +13,7 @@ import (
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 	"github.com/criu-ns-runtime/criu-ns-runtime/shim/criu"
+	"github.com/criu-ns-runtime/criu-ns-runtime/shim/setns"
 )
 
 // CheckpointOptions describe a dump of a restored tree.
@@ -29,7 +30,7 @@ const dumpLog = "dump.log"
 
 // Checkpoint dumps the container's tree with CRIU running inside the
 // container's pid and mount namespaces (from outside, CRIU would refuse
-// the container's cloned mount table). The images replace those in
+// the container's cloned mount table), entered through package setns. The images replace those in
 // ImagePath only once the dump succeeded; on failure the tree keeps
 // running and the old images stay as they were.
 func (rt *Runtime) Checkpoint(o CheckpointOptions) error {
@@ -89,23 +90,26 @@ func (rt *Runtime) Checkpoint(o CheckpointOptions) error {
 		Tree:         meta.RootNsPid,
 		LeaveRunning: o.LeaveRunning,
 	}
+	st, err := ct.State()
+	if err != nil {
+		return err
+	}
+	// Enter the init's namespaces directly, as `nsenter -p -m` would:
+	// libcontainer's exec would add a Go re-exec and a cgroup migration
+	// (a synchronize_rcu in cgroup v1) to every checkpoint.
+	cmd, err := setns.Command(st.InitProcessPid, []*os.File{stagingDir, work}, criuPath, opts.Args()...)
+	if err != nil {
+		return err
+	}
 	var stderr bytes.Buffer
-	p := &libcontainer.Process{
-		Args:       append([]string{criuPath}, opts.Args()...),
-		Env:        []string{"PATH=" + os.Getenv("PATH")},
-		Cwd:        "/",
-		Stderr:     &stderr,
-		ExtraFiles: []*os.File{stagingDir, work},
+	cmd.Stderr = &stderr
+	err = cmd.Start()
+	cmd.Close()
+	if err == nil {
+		err = cmd.Wait()
 	}
-	if err := ct.Run(p); err != nil {
-		return fmt.Errorf("start criu dump in container %s: %w", o.ID, err)
-	}
-	st, err := p.Wait()
-	if err != nil || !st.Success() {
-		err = errors.New("criu dump failed")
-		if st != nil {
-			err = fmt.Errorf("criu dump failed (%s)", st)
-		}
+	if err != nil {
+		err = fmt.Errorf("criu dump failed (%w)", err)
 		if line := strings.TrimSpace(stderr.String()); line != "" {
 			err = fmt.Errorf("%w: %s", err, strings.SplitN(line, "\n", 2)[0])
 		}

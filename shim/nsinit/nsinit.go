@@ -99,6 +99,9 @@ func run(sigs chan os.Signal) (int, error) {
 
 // restore runs CRIU and returns the restored root's pid.
 func restore(cfg *Config) (int, error) {
+	if err := reservePids(DirFds); err != nil {
+		return 0, err
+	}
 	if len(cfg.LazyPages) > 0 {
 		lazy := criuCmd(cfg, cfg.LazyPages)
 		lazy.Stderr = nil
@@ -127,6 +130,30 @@ func restore(cfg *Config) (int, error) {
 		return 0, fmt.Errorf("criu restore wrote a bad pid file: %q", b)
 	}
 	return pid, nil
+}
+
+// reservePids makes the pids CRIU and its helpers get in this namespace
+// higher than every pid and tid in the images (fd imagesFd). Otherwise a
+// helper can hold a low pid that a thread of the tree needs ("Unable to
+// create a thread: -17"): after one restore the kernel hands out low pids
+// again, so trees restored once tend to hold some.
+func reservePids(imagesFd int) error {
+	names, err := os.ReadDir(fmt.Sprintf("/proc/self/fd/%d", imagesFd))
+	if err != nil {
+		return fmt.Errorf("read images: %w", err)
+	}
+	highest := 0
+	for _, e := range names {
+		// Every task and thread has a core-<tid>.img.
+		var tid int
+		if n, _ := fmt.Sscanf(e.Name(), "core-%d.img", &tid); n == 1 && tid > highest {
+			highest = tid
+		}
+	}
+	if highest == 0 {
+		return nil // no images: CRIU will say so
+	}
+	return os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(highest)), 0)
 }
 
 func criuCmd(cfg *Config, args []string) *exec.Cmd {
