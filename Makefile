@@ -6,7 +6,7 @@ GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.gitCommit=$(GIT_COMMIT)
 UNIT_PKGS := ./bundle/... ./specgen/... ./shim/... ./cmd/...
 
-.PHONY: all deps build install lint unit integration test e2e bench demo clean
+.PHONY: all deps build install lint unit integration test e2e bench bench-smoke demo clean
 
 all: build
 
@@ -39,7 +39,15 @@ e2e: deps build
 	scripts/install-e2e-deps.sh
 	E2E_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -v ./tests/e2e/
 
-test: deps build lint unit integration e2e
+# bench compares the runtime with bare CRIU; it asserts no timings.
+bench: deps build
+	$(GO) run ./bench -runtime $(CURDIR)/$(BIN) -out bench/results
+
+# bench-smoke runs a tiny benchmark so it cannot rot; results go to a temp dir.
+bench-smoke: build
+	$(GO) run ./bench -smoke -runtime $(CURDIR)/$(BIN)
+
+test: deps build lint unit integration e2e bench-smoke
 
 demo: deps build
 	scripts/demo.sh $(CURDIR)/$(BIN)

@@ -81,14 +81,23 @@ func (rt *Runtime) Restore(o RestoreOptions) (_ *Restored, retErr error) {
 	if err := stageRootfs(bundle.RootfsPath(lock.Dir)); err != nil {
 		return nil, err
 	}
+	work, log, lazyLog := dirFd(1), restoreLog, "lazy-pages.log"
+	if o.LazyPages {
+		// The restore and the lazy-pages daemon meet at a socket in their
+		// work dir: use the container's own directory, so two lazy
+		// restores of the same images never share one, and keep the logs
+		// in the work path.
+		work = fmt.Sprintf("/proc/self/fd/%d", nsinit.LockFd)
+		log, lazyLog = dirFd(1)+"/"+log, dirFd(1)+"/"+lazyLog
+	}
 	opts := criu.RestoreOpts{
-		Common:    criuCommon(o.CRIU, dirFd(0), dirFd(1), restoreLog),
+		Common:    criuCommon(o.CRIU, dirFd(0), work, log),
 		PidFile:   fmt.Sprintf("/proc/self/fd/%d/%s", nsinit.LockFd, rootPidFile),
 		LazyPages: o.LazyPages,
 	}
 	cfg := nsinit.Config{CRIU: criuPath, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile}
 	if o.LazyPages {
-		cfg.LazyPages = criu.LazyPagesArgs(criuCommon(CRIUOptions{}, dirFd(0), dirFd(1), "lazy-pages.log"))
+		cfg.LazyPages = criu.LazyPagesArgs(criuCommon(CRIUOptions{}, dirFd(0), work, lazyLog))
 	}
 	cfgJSON, _ := json.Marshal(cfg)
 	spec := specgen.Restore(specgen.Options{

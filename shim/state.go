@@ -3,7 +3,9 @@ package shim
 import (
 	"errors"
 	"os"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
@@ -93,13 +95,30 @@ func (rt *Runtime) List() ([]*State, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each state is a few small file reads and a /proc lookup: spread
+	// them over the CPUs, as a root can hold hundreds of containers.
+	found := make([]*State, len(ids))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				found[i], _ = rt.state(rt.Root.ContainerDir(ids[i]), ids[i])
+			}
+		}()
+	}
+	for i := range ids {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 	states := make([]*State, 0, len(ids))
-	for _, id := range ids {
-		s, err := rt.state(rt.Root.ContainerDir(id), id)
-		if err != nil {
-			continue // removed while we looked
+	for _, s := range found {
+		if s != nil { // nil: removed while we looked
+			states = append(states, s)
 		}
-		states = append(states, s)
 	}
 	return states, nil
 }

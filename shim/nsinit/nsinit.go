@@ -103,13 +103,9 @@ func restore(cfg *Config) (int, error) {
 		return 0, err
 	}
 	if len(cfg.LazyPages) > 0 {
-		lazy := criuCmd(cfg, cfg.LazyPages)
-		lazy.Stderr = nil
-		if err := lazy.Start(); err != nil {
-			return 0, fmt.Errorf("start criu lazy-pages: %w", err)
+		if err := startLazyPages(cfg); err != nil {
+			return 0, err
 		}
-		// The daemon serves pages after the restore returns and exits by
-		// itself once all are sent; the reaper collects it.
 	}
 	var stderr bytes.Buffer
 	cmd := criuCmd(cfg, cfg.Args)
@@ -154,6 +150,37 @@ func reservePids(imagesFd int) error {
 		return nil // no images: CRIU will say so
 	}
 	return os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(highest)), 0)
+}
+
+// startLazyPages starts the `criu lazy-pages` daemon that serves the
+// restore's memory over userfaultfd, and returns once it listens: CRIU
+// writes one byte to --status-fd when its socket is ready. It exits by
+// itself once every page is sent; the reaper collects it.
+func startLazyPages(cfg *Config) error {
+	ready, readyW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer ready.Close()
+	statusFd := DirFds + cfg.Dirs // the next fd after the directories
+	lazy := criuCmd(cfg, append(cfg.LazyPages, "--status-fd", strconv.Itoa(statusFd)))
+	lazy.ExtraFiles = append(lazy.ExtraFiles, readyW)
+	var stderr bytes.Buffer
+	lazy.Stderr = &stderr
+	err = lazy.Start()
+	readyW.Close()
+	if err != nil {
+		return fmt.Errorf("start criu lazy-pages: %w", err)
+	}
+	if n, _ := ready.Read(make([]byte, 1)); n != 1 {
+		lazy.Wait()
+		msg := "criu lazy-pages failed to start"
+		if line := firstLine(stderr.String()); line != "" {
+			msg += ": " + line
+		}
+		return fmt.Errorf("%s", msg)
+	}
+	return nil
 }
 
 func criuCmd(cfg *Config, args []string) *exec.Cmd {
