@@ -93,7 +93,7 @@ func (b *bench) markdown() string {
 	}
 	w("## Peak RSS of the runtime's command process\n\n")
 	w("ru_maxrss from wait4 of the criu-ns-runtime process: the maximum over the process and the children it reaped ")
-	w("(for checkpoint that includes `criu dump`, which the runtime starts through libcontainer and waits for; ")
+	w("(for checkpoint that includes `criu dump`, which the runtime starts and waits for; ")
 	w("restore does not reap the container init or CRIU). Target ≤40 MiB.\n\n")
 	w("| command | peak RSS (MiB) | met |\n|---|---:|---|\n")
 	keys := make([]string, 0, len(r.RSS))
