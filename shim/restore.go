@@ -59,6 +59,7 @@ func (rt *Runtime) Restore(o RestoreOptions) (_ *Restored, retErr error) {
 	if err != nil {
 		return nil, err
 	}
+	warmCgroupAttach()
 	imageDir, workDir, err := openDirs(o.ImagePath, o.WorkPath)
 	if err != nil {
 		return nil, err
