@@ -62,6 +62,12 @@ func main() {
 		go cmd.Wait() //nolint:errcheck // reap it whenever it ends
 	}
 
+	// "ready" in the status file says the memory is touched and the child
+	// started (the benchmark waits for it before dumping).
+	if *status != "" {
+		writeStatus(*status, "ready")
+	}
+
 	// The counter starts only once everything above is set up, so a test
 	// that sees it advance knows the tree is complete.
 	if *counter != "" {
@@ -100,13 +106,7 @@ func main() {
 				res = "bad"
 			}
 			if *status != "" {
-				tmp := *status + ".tmp"
-				if err := os.WriteFile(tmp, []byte(res), 0o644); err != nil {
-					fatal(err)
-				}
-				if err := os.Rename(tmp, *status); err != nil {
-					fatal(err)
-				}
+				writeStatus(*status, res)
 			}
 		}
 	}
@@ -123,6 +123,18 @@ func runChild() {
 	ppid := os.Getppid()
 	for os.Getppid() == ppid {
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// writeStatus replaces the status file whole (through a rename), so a
+// reader never sees half of it.
+func writeStatus(path, s string) {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+		fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		fatal(err)
 	}
 }
 
