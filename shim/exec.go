@@ -2,6 +2,7 @@ package shim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 
@@ -20,8 +21,11 @@ type ExecOptions struct {
 	Args        []string
 	Tty         bool
 	Detach      bool
-	PidFile     string
-	IO          IO
+	// IgnorePaused execs into a paused container; the process then
+	// starts only once the container is resumed.
+	IgnorePaused bool
+	PidFile      string
+	IO           IO
 }
 
 // Exec starts a process in container id. Detached, it returns once the
@@ -33,6 +37,11 @@ func (rt *Runtime) Exec(o ExecOptions, sigs <-chan os.Signal) (int, error) {
 		return 1, err
 	}
 	_, ct, err := rt.running(lock.Dir, o.ID)
+	if err == nil && !o.IgnorePaused {
+		if st, _ := ct.Status(); st == libcontainer.Paused {
+			err = errors.New("cannot exec in a paused container (use --ignore-paused to override)")
+		}
+	}
 	if err != nil {
 		lock.Unlock()
 		return 1, err

@@ -22,7 +22,8 @@ func TestParseSignal(t *testing.T) {
 	}{
 		{"TERM", unix.SIGTERM, true}, {"SIGKILL", unix.SIGKILL, true}, {"usr1", unix.SIGUSR1, true},
 		{"9", unix.SIGKILL, true}, {"15", unix.SIGTERM, true},
-		{"BOGUS", 0, false}, {"SIG", 0, false}, {"0", 0, false}, {"-1", 0, false}, {"65", 0, false}, {"", 0, false},
+		{"0", 0, true},
+		{"BOGUS", 0, false}, {"SIG", 0, false}, {"-1", 0, false}, {"65", 0, false}, {"", 0, false},
 	} {
 		got, err := ParseSignal(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {

@@ -8,10 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ParseSignal accepts "TERM", "SIGTERM", "term" or "15".
+// ParseSignal accepts "TERM", "SIGTERM", "term" or "15"; 0 only checks
+// that the container's init is alive, as kill(2) does.
 func ParseSignal(s string) (unix.Signal, error) {
 	if n, err := strconv.Atoi(s); err == nil {
-		if n <= 0 || n > 64 {
+		if n < 0 || n > 64 {
 			return 0, fmt.Errorf("unknown signal %q", s)
 		}
 		return unix.Signal(n), nil

@@ -17,6 +17,7 @@ var execCommand = &cli.Command{
 		&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master"},
 		&cli.BoolFlag{Name: "tty", Aliases: []string{"t"}, Usage: "give the command a terminal"},
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the process runs"},
+		&cli.BoolFlag{Name: "ignore-paused", Usage: "exec even if the container is paused (the process waits for resume)"},
 		&cli.StringFlag{Name: "pid-file", Usage: "write the process's pid here"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass N extra fds (from fd 3) to the process"},
 		&cli.StringFlag{Name: "pidfd-socket", Hidden: true},
@@ -32,7 +33,7 @@ var execCommand = &cli.Command{
 		detach := c.Bool("detach")
 		code, err := rt.Exec(shim.ExecOptions{
 			ID: c.Args().First(), ProcessFile: c.String("process"), Args: c.Args().Tail(),
-			Tty: c.Bool("tty"), Detach: detach, PidFile: c.String("pid-file"),
+			Tty: c.Bool("tty"), Detach: detach, IgnorePaused: c.Bool("ignore-paused"), PidFile: c.String("pid-file"),
 			IO: shim.IO{ConsoleSocket: c.String("console-socket"), PreserveFds: c.Int("preserve-fds")},
 		}, forwardSignals(detach))
 		if err != nil || detach {
