@@ -11,7 +11,7 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 cleanup() {
 	"$RT" --root "$root" delete --force demo-1 2>/dev/null || true
 	"$RT" --root "$root" delete --force demo-2 2>/dev/null || true
-	[ -n "${orig:-}" ] && kill -9 "$orig" 2>/dev/null || true
+	[ -n "${orig:-}" ] && kill -9 -- -"$orig" 2>/dev/null || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -47,7 +47,7 @@ run "$RT" --root "$root" state demo-1
 run "$RT" --root "$root" ps demo-1
 
 step "the original stops; the restored copy carries on writing"
-kill -9 "$orig"; orig=
+kill -9 -- -"$orig"; orig=  # the whole session: the loop and its sleep
 sleep 1.5
 tail -n 2 "$work/counter.log"
 
