@@ -8,31 +8,24 @@ import (
 // Kill sends sig to the container's init, which forwards it to the
 // restored tree; with all, to every process in the container.
 func (rt *Runtime) Kill(id string, sig unix.Signal, all bool) error {
-	lock, err := rt.Root.Lock(id)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	ct, err := load(lock.Dir, id)
-	if err != nil {
-		return ErrNotRunning
-	}
-	status, err := ct.Status()
-	if err != nil {
-		return err
-	}
-	if status == libcontainer.Stopped {
-		return ErrNotRunning
-	}
-	if !all {
-		return ct.Signal(sig)
-	}
-	pids, err := ct.Processes()
-	if err != nil {
-		return err
-	}
-	for _, pid := range pids {
-		unix.Kill(pid, sig)
-	}
-	return nil
+	return rt.withContainer(id, func(ct *libcontainer.Container) error {
+		status, err := ct.Status()
+		if err != nil {
+			return err
+		}
+		if status == libcontainer.Stopped {
+			return ErrNotRunning
+		}
+		if !all {
+			return ct.Signal(sig)
+		}
+		pids, err := ct.Processes()
+		if err != nil {
+			return err
+		}
+		for _, pid := range pids {
+			unix.Kill(pid, sig)
+		}
+		return nil
+	})
 }

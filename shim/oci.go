@@ -159,26 +159,19 @@ func (rt *Runtime) startBundle(o CreateOptions, start func(*libcontainer.Contain
 
 // Start runs the process of a created container.
 func (rt *Runtime) Start(id string) error {
-	lock, err := rt.Root.Lock(id)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	ct, err := load(lock.Dir, id)
-	if err != nil {
-		return err
-	}
-	status, err := ct.Status()
-	if err != nil {
-		return err
-	}
-	switch status {
-	case libcontainer.Created:
-		return ct.Exec()
-	case libcontainer.Stopped:
-		return errors.New("cannot start a container that has stopped")
-	}
-	return fmt.Errorf("cannot start an already %s container", status)
+	return rt.withContainer(id, func(ct *libcontainer.Container) error {
+		status, err := ct.Status()
+		if err != nil {
+			return err
+		}
+		switch status {
+		case libcontainer.Created:
+			return ct.Exec()
+		case libcontainer.Stopped:
+			return errors.New("cannot start a container that has stopped")
+		}
+		return fmt.Errorf("cannot start an already %s container", status)
+	})
 }
 
 // waitProcess forwards sigs to p until it exits and returns its exit code.

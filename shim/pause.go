@@ -11,17 +11,3 @@ func (rt *Runtime) Pause(id string) error {
 func (rt *Runtime) Resume(id string) error {
 	return rt.withContainer(id, (*libcontainer.Container).Resume)
 }
-
-// withContainer runs f on container id while holding its lock.
-func (rt *Runtime) withContainer(id string, f func(*libcontainer.Container) error) error {
-	lock, err := rt.Root.Lock(id)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	ct, err := load(lock.Dir, id)
-	if err != nil {
-		return ErrNotRunning
-	}
-	return f(ct)
-}

@@ -72,3 +72,17 @@ var ErrNotRunning = libcontainer.ErrNotRunning
 func load(dir, id string) (*libcontainer.Container, error) {
 	return libcontainer.Load(bundle.LibcontainerRoot(dir), id)
 }
+
+// withContainer runs f on container id while holding its lock.
+func (rt *Runtime) withContainer(id string, f func(*libcontainer.Container) error) error {
+	lock, err := rt.Root.Lock(id)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	ct, err := load(lock.Dir, id)
+	if err != nil {
+		return ErrNotRunning
+	}
+	return f(ct)
+}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/runc/libcontainer"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -16,18 +17,11 @@ func (rt *Runtime) Update(id string, r io.Reader) error {
 	if err := json.NewDecoder(r).Decode(&res); err != nil {
 		return fmt.Errorf("update: resources are not valid JSON: %w", err)
 	}
-	lock, err := rt.Root.Lock(id)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	ct, err := load(lock.Dir, id)
-	if err != nil {
-		return ErrNotRunning
-	}
-	cfg := ct.Config()
-	applyResources(cfg.Cgroups.Resources, &res)
-	return ct.Set(cfg)
+	return rt.withContainer(id, func(ct *libcontainer.Container) error {
+		cfg := ct.Config()
+		applyResources(cfg.Cgroups.Resources, &res)
+		return ct.Set(cfg)
+	})
 }
 
 func applyResources(c *cgroups.Resources, r *specs.LinuxResources) {

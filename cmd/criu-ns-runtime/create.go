@@ -33,34 +33,18 @@ var createCommand = &cli.Command{
 	Usage:     "create a container from an OCI bundle (its process waits for start)",
 	ArgsUsage: "<container-id>",
 	Flags:     bundleFlags,
-	Action: func(c *cli.Context) error {
-		id, err := containerID(c)
-		if err != nil {
-			return err
-		}
-		rt, err := runtime(c)
-		if err != nil {
-			return err
-		}
+	Action: onContainer(func(c *cli.Context, rt *shim.Runtime, id string) error {
 		return rt.Create(createOptions(c, id))
-	},
+	}),
 }
 
 var startCommand = &cli.Command{
 	Name:      "start",
 	Usage:     "start the process of a created container",
 	ArgsUsage: "<container-id>",
-	Action: func(c *cli.Context) error {
-		id, err := containerID(c)
-		if err != nil {
-			return err
-		}
-		rt, err := runtime(c)
-		if err != nil {
-			return err
-		}
+	Action: onContainer(func(c *cli.Context, rt *shim.Runtime, id string) error {
 		return rt.Start(id)
-	},
+	}),
 }
 
 var runCommand = &cli.Command{
@@ -71,22 +55,14 @@ var runCommand = &cli.Command{
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the process runs"},
 		&cli.BoolFlag{Name: "no-subreaper", Usage: "accepted for runc compatibility"},
 	}, bundleFlags...),
-	Action: func(c *cli.Context) error {
-		id, err := containerID(c)
-		if err != nil {
-			return err
-		}
-		rt, err := runtime(c)
-		if err != nil {
-			return err
-		}
+	Action: onContainer(func(c *cli.Context, rt *shim.Runtime, id string) error {
 		sigs := forwardSignals(c.Bool("detach"))
 		code, err := rt.Run(createOptions(c, id), c.Bool("detach"), sigs)
 		if err != nil || c.Bool("detach") {
 			return err
 		}
 		return exitCode(code)
-	},
+	}),
 }
 
 // forwardSignals catches the signals a foreground command passes on to

@@ -1,6 +1,10 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"github.com/urfave/cli/v2"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
+)
 
 var deleteCommand = &cli.Command{
 	Name:      "delete",
@@ -9,15 +13,7 @@ var deleteCommand = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill a running container first"},
 	},
-	Action: func(c *cli.Context) error {
-		id, err := containerID(c)
-		if err != nil {
-			return err
-		}
-		rt, err := runtime(c)
-		if err != nil {
-			return err
-		}
+	Action: onContainer(func(c *cli.Context, rt *shim.Runtime, id string) error {
 		return rt.Delete(id, c.Bool("force"))
-	},
+	}),
 }

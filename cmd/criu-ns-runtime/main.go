@@ -149,6 +149,22 @@ func runtime(c *cli.Context) (*shim.Runtime, error) {
 	return shim.New(c.String("root"), c.String("criu"))
 }
 
+// onContainer is the action of a command whose one argument is a
+// container id: f gets the opened runtime and the id.
+func onContainer(f func(c *cli.Context, rt *shim.Runtime, id string) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		id, err := containerID(c)
+		if err != nil {
+			return err
+		}
+		rt, err := runtime(c)
+		if err != nil {
+			return err
+		}
+		return f(c, rt, id)
+	}
+}
+
 // containerID returns the command's single argument, the container id.
 func containerID(c *cli.Context) (string, error) {
 	switch c.NArg() {

@@ -6,40 +6,26 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
 )
 
 var pauseCommand = &cli.Command{
 	Name:      "pause",
 	Usage:     "freeze every process of a container",
 	ArgsUsage: "<container-id>",
-	Action: func(c *cli.Context) error {
-		id, err := containerID(c)
-		if err != nil {
-			return err
-		}
-		rt, err := runtime(c)
-		if err != nil {
-			return err
-		}
+	Action: onContainer(func(c *cli.Context, rt *shim.Runtime, id string) error {
 		return rt.Pause(id)
-	},
+	}),
 }
 
 var resumeCommand = &cli.Command{
 	Name:      "resume",
 	Usage:     "thaw a paused container",
 	ArgsUsage: "<container-id>",
-	Action: func(c *cli.Context) error {
-		id, err := containerID(c)
-		if err != nil {
-			return err
-		}
-		rt, err := runtime(c)
-		if err != nil {
-			return err
-		}
+	Action: onContainer(func(c *cli.Context, rt *shim.Runtime, id string) error {
 		return rt.Resume(id)
-	},
+	}),
 }
 
 var updateCommand = &cli.Command{
@@ -49,11 +35,7 @@ var updateCommand = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "resources", Aliases: []string{"r"}, Usage: "OCI LinuxResources JSON file, or - for stdin"},
 	},
-	Action: func(c *cli.Context) error {
-		id, err := containerID(c)
-		if err != nil {
-			return err
-		}
+	Action: onContainer(func(c *cli.Context, rt *shim.Runtime, id string) error {
 		var in io.Reader
 		switch path := c.String("resources"); path {
 		case "":
@@ -68,10 +50,6 @@ var updateCommand = &cli.Command{
 			defer f.Close()
 			in = f
 		}
-		rt, err := runtime(c)
-		if err != nil {
-			return err
-		}
 		return rt.Update(id, in)
-	},
+	}),
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
 )
 
 var psCommand = &cli.Command{
@@ -16,18 +18,10 @@ var psCommand = &cli.Command{
 	Flags: []cli.Flag{
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
 	},
-	Action: func(c *cli.Context) error {
-		id, err := containerID(c)
-		if err != nil {
-			return err
-		}
+	Action: onContainer(func(c *cli.Context, rt *shim.Runtime, id string) error {
 		f := c.String("format")
 		if f != "table" && f != "json" {
 			return fmt.Errorf("ps: unknown format %q (want table or json)", f)
-		}
-		rt, err := runtime(c)
-		if err != nil {
-			return err
 		}
 		pids, err := rt.Processes(id)
 		if err != nil {
@@ -45,5 +39,5 @@ var psCommand = &cli.Command{
 			fmt.Printf("%d\t%s\n", pid, strings.Join(strings.Fields(strings.ReplaceAll(string(cmd), "\x00", " ")), " "))
 		}
 		return nil
-	},
+	}),
 }
