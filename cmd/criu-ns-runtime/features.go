@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/opencontainers/cgroups/systemd"
 	"github.com/opencontainers/runc/libcontainer/apparmor"
 	"github.com/opencontainers/runc/libcontainer/capabilities"
 	"github.com/opencontainers/runc/libcontainer/configs"
@@ -24,6 +25,7 @@ var featuresCommand = &cli.Command{
 	Action: func(c *cli.Context) error {
 		t, f := true, false
 		apparmorOn, selinuxOn := apparmor.IsEnabled(), selinux.GetEnabled()
+		systemdOn := systemd.IsRunningSystemd()
 		feat := features.Features{
 			OCIVersionMin: "1.0.0",
 			OCIVersionMax: specs.Version,
@@ -37,8 +39,9 @@ var featuresCommand = &cli.Command{
 			Linux: &features.Linux{
 				Namespaces:   specconv.KnownNamespaces(),
 				Capabilities: capabilities.KnownCapabilities(),
-				// cgroupfs only: the runtime does not talk to systemd.
-				Cgroup:   &features.Cgroup{V1: &t, V2: &t, Systemd: &f, SystemdUser: &f},
+				// --systemd-cgroup goes to libcontainer, which needs a
+				// running systemd; rootless systemd is not offered.
+				Cgroup:   &features.Cgroup{V1: &t, V2: &t, Systemd: &systemdOn, SystemdUser: &f},
 				Apparmor: &features.Apparmor{Enabled: &apparmorOn},
 				Selinux:  &features.Selinux{Enabled: &selinuxOn},
 			},

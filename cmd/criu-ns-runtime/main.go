@@ -62,7 +62,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
 			&cli.BoolFlag{Name: "debug", Usage: "log debug messages"},
 			&cli.StringFlag{Name: "criu", Value: "criu", Usage: "CRIU binary (a name on PATH or a path)"},
-			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "accepted for runc compatibility; cgroupfs is used"},
+			&cli.BoolFlag{Name: "systemd-cgroup", Usage: "manage the cgroups of bundle containers through systemd (needs systemd running)"},
 		},
 		Before: setupLog,
 		Commands: []*cli.Command{
