@@ -22,8 +22,11 @@ type CheckpointOptions struct {
 	ImagePath    string
 	WorkPath     string // default: ImagePath
 	LeaveRunning bool
-	CRIU         CRIUOptions
-	OCI          OCICRIUOptions // containers from a bundle only
+	// PreDump saves memory only, for a later incremental dump; the tree
+	// keeps running. (The kernel needs soft-dirty tracking for it.)
+	PreDump bool
+	CRIU    CRIUOptions
+	OCI     OCICRIUOptions // containers from a bundle only
 }
 
 const dumpLog = "dump.log"
@@ -50,7 +53,7 @@ func (rt *Runtime) Checkpoint(o CheckpointOptions) error {
 		return rt.checkpointBundle(lock.Dir, ct, o)
 	}
 	if o.OCI.set() {
-		return fmt.Errorf("--pre-dump, --parent-path, --empty-ns and --manage-cgroups-mode apply to containers created from a bundle; pass CRIU options after -- instead")
+		return fmt.Errorf("--parent-path, --empty-ns and --manage-cgroups-mode apply to containers created from a bundle; pass CRIU options after -- instead")
 	}
 	if st, _ := ct.Status(); st == libcontainer.Paused {
 		return fmt.Errorf("container %s is paused: resume it before a checkpoint", o.ID)
@@ -89,6 +92,7 @@ func (rt *Runtime) Checkpoint(o CheckpointOptions) error {
 		Common:       criuCommon(o.CRIU, "/proc/self/fd/3", "/proc/self/fd/4", dumpLog),
 		Tree:         meta.RootNsPid,
 		LeaveRunning: o.LeaveRunning,
+		PreDump:      o.PreDump,
 	}
 	st, err := ct.State()
 	if err != nil {
@@ -109,7 +113,7 @@ func (rt *Runtime) Checkpoint(o CheckpointOptions) error {
 		err = cmd.Wait()
 	}
 	if err != nil {
-		err = fmt.Errorf("criu dump failed (%w)", err)
+		err = fmt.Errorf("criu %s failed (%w)", opts.Args()[0], err)
 		if line := strings.TrimSpace(stderr.String()); line != "" {
 			err = fmt.Errorf("%w: %s", err, strings.SplitN(line, "\n", 2)[0])
 		}
@@ -122,7 +126,7 @@ func (rt *Runtime) Checkpoint(o CheckpointOptions) error {
 	if err := bundle.WriteMeta(lock.Dir, meta); err != nil {
 		return err
 	}
-	if o.LeaveRunning {
+	if o.LeaveRunning || o.PreDump {
 		return nil
 	}
 	// The tree is gone; the init leaves once it can take the lock.

@@ -15,7 +15,6 @@ import (
 
 // OCICRIUOptions are the runc checkpoint/restore flags beyond CRIUOptions.
 type OCICRIUOptions struct {
-	PreDump           bool
 	ParentPath        string
 	EmptyNs           []string // namespace types CRIU leaves empty, e.g. "network"
 	ManageCgroupsMode string
@@ -24,15 +23,15 @@ type OCICRIUOptions struct {
 }
 
 func (o OCICRIUOptions) set() bool {
-	return o.PreDump || o.ParentPath != "" || len(o.EmptyNs) > 0 || o.ManageCgroupsMode != "" ||
+	return o.ParentPath != "" || len(o.EmptyNs) > 0 || o.ManageCgroupsMode != "" ||
 		o.LsmProfile != "" || o.LsmMountContext != ""
 }
 
-func criuOpts(image, work string, leave bool, c CRIUOptions, o OCICRIUOptions) (*libcontainer.CriuOpts, error) {
+func criuOpts(image, work string, leave, preDump bool, c CRIUOptions, o OCICRIUOptions) (*libcontainer.CriuOpts, error) {
 	opts := &libcontainer.CriuOpts{
 		ImagesDirectory: image, WorkDirectory: work, ParentImage: o.ParentPath,
 		LeaveRunning: leave, TcpEstablished: c.TCPEstablished, ExternalUnixConnections: c.ExtUnixSk,
-		ShellJob: c.ShellJob, FileLocks: c.FileLocks, PreDump: o.PreDump,
+		ShellJob: c.ShellJob, FileLocks: c.FileLocks, PreDump: preDump,
 		ManageCgroupsMode: o.ManageCgroupsMode, LsmProfile: o.LsmProfile, LsmMountContext: o.LsmMountContext,
 	}
 	flags := map[string]uint32{
@@ -69,7 +68,7 @@ func (rt *Runtime) checkpointBundle(dir string, ct *libcontainer.Container, o Ch
 			return err
 		}
 	}
-	opts, err := criuOpts(image, work, o.LeaveRunning, o.CRIU, o.OCI)
+	opts, err := criuOpts(image, work, o.LeaveRunning, o.PreDump, o.CRIU, o.OCI)
 	if err != nil {
 		return err
 	}
@@ -79,7 +78,7 @@ func (rt *Runtime) checkpointBundle(dir string, ct *libcontainer.Container, o Ch
 	if err := ct.Checkpoint(opts); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", o.ID, err)
 	}
-	if o.LeaveRunning || o.OCI.PreDump {
+	if o.LeaveRunning || o.PreDump {
 		return nil
 	}
 	if err := ct.Destroy(); err != nil {
@@ -115,7 +114,7 @@ func (rt *Runtime) RestoreBundle(o RestoreBundleOptions, sigs <-chan os.Signal) 
 			return 1, err
 		}
 	}
-	opts, err := criuOpts(image, work, false, o.CRIU, o.OCI)
+	opts, err := criuOpts(image, work, false, false, o.CRIU, o.OCI)
 	if err != nil {
 		return 1, err
 	}

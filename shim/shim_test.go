@@ -88,7 +88,7 @@ func TestNewProcess(t *testing.T) {
 }
 
 func TestCRIUOpts(t *testing.T) {
-	o, err := criuOpts("/i", "/w", true, CRIUOptions{FileLocks: true},
+	o, err := criuOpts("/i", "/w", true, false, CRIUOptions{FileLocks: true},
 		OCICRIUOptions{EmptyNs: []string{"network"}, ManageCgroupsMode: "soft", ParentPath: "../p"})
 	if err != nil {
 		t.Fatal(err)
@@ -97,10 +97,10 @@ func TestCRIUOpts(t *testing.T) {
 		o.ManageCgroupsMode != "soft" || o.ParentImage != "../p" {
 		t.Errorf("opts = %+v", o)
 	}
-	if _, err := criuOpts("/i", "", false, CRIUOptions{}, OCICRIUOptions{EmptyNs: []string{"bogus"}}); err == nil {
+	if _, err := criuOpts("/i", "", false, false, CRIUOptions{}, OCICRIUOptions{EmptyNs: []string{"bogus"}}); err == nil {
 		t.Error("unknown namespace accepted")
 	}
-	if _, err := criuOpts("/i", "", false, CRIUOptions{Extra: []string{"-v4"}}, OCICRIUOptions{}); err == nil {
+	if _, err := criuOpts("/i", "", false, false, CRIUOptions{Extra: []string{"-v4"}}, OCICRIUOptions{}); err == nil {
 		t.Error("raw CRIU arguments accepted for a bundle container")
 	}
 }

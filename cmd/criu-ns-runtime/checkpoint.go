@@ -14,7 +14,7 @@ var checkpointCommand = &cli.Command{
 		&cli.StringFlag{Name: "image-path", Usage: "directory for the images (default ./checkpoint)"},
 		&cli.StringFlag{Name: "work-path", Usage: "directory for dump.log (default: the image path)"},
 		&cli.BoolFlag{Name: "leave-running", Usage: "keep the tree running after the dump"},
-		&cli.BoolFlag{Name: "pre-dump", Usage: "dump memory only, for a later incremental dump (bundle containers)"},
+		&cli.BoolFlag{Name: "pre-dump", Usage: "save memory only, for a later incremental dump (needs soft-dirty tracking)"},
 		&cli.StringFlag{Name: "parent-path", Usage: "images of a previous (pre-)dump, relative to the image path"},
 	}, append(criuFlags, ociCRIUFlags...)...),
 	Action: func(c *cli.Context) error {
@@ -28,7 +28,7 @@ var checkpointCommand = &cli.Command{
 		}
 		return rt.Checkpoint(shim.CheckpointOptions{
 			ID: id, ImagePath: defaultImagePath(c), WorkPath: c.String("work-path"),
-			LeaveRunning: c.Bool("leave-running"), CRIU: criuOptions(c, extra), OCI: ociCRIUOptions(c),
+			LeaveRunning: c.Bool("leave-running"), PreDump: c.Bool("pre-dump"), CRIU: criuOptions(c, extra), OCI: ociCRIUOptions(c),
 		})
 	},
 }

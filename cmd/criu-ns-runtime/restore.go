@@ -34,8 +34,8 @@ var ociCRIUFlags = []cli.Flag{
 
 func ociCRIUOptions(c *cli.Context) shim.OCICRIUOptions {
 	return shim.OCICRIUOptions{
-		PreDump: c.Bool("pre-dump"), ParentPath: c.String("parent-path"),
-		EmptyNs: c.StringSlice("empty-ns"), ManageCgroupsMode: c.String("manage-cgroups-mode"),
+		ParentPath: c.String("parent-path"),
+		EmptyNs:    c.StringSlice("empty-ns"), ManageCgroupsMode: c.String("manage-cgroups-mode"),
 		LsmProfile: c.String("lsm-profile"), LsmMountContext: c.String("lsm-mount-context"),
 	}
 }

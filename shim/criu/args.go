@@ -72,12 +72,19 @@ type DumpOpts struct {
 	Common
 	Tree         int // the root's pid as seen in the container
 	LeaveRunning bool
+	// PreDump saves memory only (`criu pre-dump`), for a later
+	// incremental dump; the tree always keeps running.
+	PreDump bool
 }
 
 // Args is the dump command line.
 func (o DumpOpts) Args() []string {
-	a := append([]string{"dump", "-t", strconv.Itoa(o.Tree)}, o.Common.args()...)
-	if o.LeaveRunning {
+	verb := "dump"
+	if o.PreDump {
+		verb = "pre-dump"
+	}
+	a := append([]string{verb, "-t", strconv.Itoa(o.Tree)}, o.Common.args()...)
+	if o.LeaveRunning && !o.PreDump {
 		a = append(a, "--leave-running")
 	}
 	return append(a, o.Extra...)

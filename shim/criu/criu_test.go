@@ -37,6 +37,7 @@ func TestDumpArgs(t *testing.T) {
 		{DumpOpts{Common: Common{ImagesDir: "/i", WorkDir: "/w", LogFile: "dump.log", Verbosity: 4, ShellJob: true, Extra: []string{"--ghost-limit=1M"}},
 			Tree: 1, LeaveRunning: true},
 			"dump -t 1 -D /i -W /w -o dump.log -v4 --shell-job --leave-running --ghost-limit=1M"},
+		{DumpOpts{Common: Common{ImagesDir: "/i"}, Tree: 3, PreDump: true, LeaveRunning: true}, "pre-dump -t 3 -D /i"},
 	} {
 		if got := strings.Join(tc.opts.Args(), " "); got != tc.want {
 			t.Errorf("got %s\nwant %s", got, tc.want)

@@ -38,7 +38,7 @@ func run(args []string, env Env) (int, error) {
 	switch c.Command {
 	case "restore":
 		return restore(c, env)
-	case "dump":
+	case "dump", "pre-dump":
 		return dump(c, args, env)
 	}
 	return passthrough(c.CRIU, args)
@@ -87,7 +87,8 @@ func restore(c *Cmdline, env Env) (int, error) {
 	return r.Wait(sigs)
 }
 
-// dump checkpoints a tree restored by criu-ns; other trees go to CRIU.
+// dump checkpoints (or pre-dumps) a tree restored by criu-ns, inside its
+// namespaces; other trees go to CRIU.
 func dump(c *Cmdline, args []string, env Env) (int, error) {
 	pid, err := strconv.Atoi(c.Tree)
 	if err != nil {
@@ -106,7 +107,7 @@ func dump(c *Cmdline, args []string, env Env) (int, error) {
 		images = "."
 	}
 	return 0, rt.Checkpoint(shim.CheckpointOptions{
-		ID: id, ImagePath: images, WorkPath: c.WorkDir, LeaveRunning: c.Leave,
+		ID: id, ImagePath: images, WorkPath: c.WorkDir, LeaveRunning: c.Leave, PreDump: c.Command == "pre-dump",
 		CRIU: shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest},
 	})
 }
