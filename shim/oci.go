@@ -116,8 +116,7 @@ func (rt *Runtime) Run(o CreateOptions, detach bool, sigs <-chan os.Signal) (int
 	if err != nil || detach {
 		return 0, err
 	}
-	code := waitProcess(proc, sigs)
-	return code, rt.Delete(o.ID, true)
+	return rt.waitAndDelete(o.ID, proc, sigs)
 }
 
 func (rt *Runtime) startBundle(o CreateOptions, start func(*libcontainer.Container, *libcontainer.Process) error) (retErr error) {
@@ -172,6 +171,14 @@ func (rt *Runtime) Start(id string) error {
 		}
 		return fmt.Errorf("cannot start an already %s container", status)
 	})
+}
+
+// waitAndDelete is the end of a foreground command, as in `runc run`: it
+// waits for the container's process (passing on sigs), removes the
+// container and returns the process's exit code.
+func (rt *Runtime) waitAndDelete(id string, p *libcontainer.Process, sigs <-chan os.Signal) (int, error) {
+	code := waitProcess(p, sigs)
+	return code, rt.Delete(id, true)
 }
 
 // waitProcess forwards sigs to p until it exits and returns its exit code.

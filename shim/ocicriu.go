@@ -129,8 +129,7 @@ func (rt *Runtime) RestoreBundle(o RestoreBundleOptions, sigs <-chan os.Signal) 
 	if err != nil || o.Detach {
 		return 1, err
 	}
-	code := waitProcess(proc, sigs)
-	return code, rt.Delete(o.ID, true)
+	return rt.waitAndDelete(o.ID, proc, sigs)
 }
 
 // criuOnPath makes libcontainer, which runs plain "criu", find ours.

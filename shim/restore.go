@@ -180,8 +180,7 @@ func (rt *Runtime) Restore(o RestoreOptions) (_ *Restored, retErr error) {
 // the container and returns the root's exit code (128+n for signal n), as
 // `runc run` does in the foreground.
 func (r *Restored) Wait(sigs <-chan os.Signal) (int, error) {
-	code := waitProcess(r.process, sigs)
-	return code, r.rt.Delete(r.ID, true)
+	return r.rt.waitAndDelete(r.ID, r.process, sigs)
 }
 
 // exitCodeOf is a process's exit code, 128+n if signal n killed it.

@@ -58,10 +58,7 @@ var runCommand = &cli.Command{
 	Action: onContainer(func(c *cli.Context, rt *shim.Runtime, id string) error {
 		sigs := forwardSignals(c.Bool("detach"))
 		code, err := rt.Run(createOptions(c, id), c.Bool("detach"), sigs)
-		if err != nil || c.Bool("detach") {
-			return err
-		}
-		return exitCode(code)
+		return foreground(code, err, c.Bool("detach"))
 	}),
 }
 

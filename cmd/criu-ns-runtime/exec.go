@@ -36,9 +36,6 @@ var execCommand = &cli.Command{
 			Tty: c.Bool("tty"), Detach: detach, IgnorePaused: c.Bool("ignore-paused"), PidFile: c.String("pid-file"),
 			IO: shim.IO{ConsoleSocket: c.String("console-socket"), PreserveFds: c.Int("preserve-fds")},
 		}, forwardSignals(detach))
-		if err != nil || detach {
-			return err
-		}
-		return exitCode(code)
+		return foreground(code, err, detach)
 	},
 }

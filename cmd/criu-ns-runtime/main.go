@@ -118,6 +118,15 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
+// foreground ends a command that may have waited for a process: an error
+// wins; a detached command succeeds; otherwise the process's code is ours.
+func foreground(code int, err error, detach bool) error {
+	if err != nil || detach {
+		return err
+	}
+	return exitCode(code)
+}
+
 func setupLog(c *cli.Context) error {
 	logrus.SetOutput(discard{})
 	if c.Bool("debug") {

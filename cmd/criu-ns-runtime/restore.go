@@ -88,10 +88,7 @@ var restoreCommand = &cli.Command{
 				CreateOptions: createOptions(c, id), ImagePath: defaultImagePath(c), WorkPath: c.String("work-path"),
 				Detach: detach, CRIU: criuOptions(c, extra), OCI: ociCRIUOptions(c),
 			}, sigs)
-			if err != nil || detach {
-				return err
-			}
-			return exitCode(code)
+			return foreground(code, err, detach)
 		}
 		r, err := rt.Restore(shim.RestoreOptions{
 			ID: id, ImagePath: defaultImagePath(c), WorkPath: c.String("work-path"),
@@ -102,9 +99,6 @@ var restoreCommand = &cli.Command{
 			return err
 		}
 		code, err := r.Wait(sigs)
-		if err != nil {
-			return err
-		}
-		return exitCode(code)
+		return foreground(code, err, false)
 	},
 }
