@@ -1,5 +1,6 @@
 # criu-ns-runtime. `make demo` and `make test` are the two commands a newcomer runs.
-GO ?= go
+# Go from PATH, else where the Go tarball installs it.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin/criu-ns-runtime
 PREFIX ?= /usr/local
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
