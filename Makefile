@@ -5,7 +5,7 @@ BIN := bin/criu-ns-runtime
 PREFIX ?= /usr/local
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.gitCommit=$(GIT_COMMIT)
-UNIT_PKGS := ./bundle/... ./specgen/... ./shim/... ./cmd/...
+UNIT_PKGS := ./bundle/... ./specgen/... ./shim/... ./internal/... ./criuns/... ./cmd/...
 
 .PHONY: all deps build install lint unit integration test e2e bench bench-smoke demo clean
 

@@ -80,12 +80,19 @@ func TestIDsAndMeta(t *testing.T) {
 	if _, err := ReadMeta(dir); !errors.Is(err, ErrNotExist) {
 		t.Fatalf("ReadMeta before write = %v", err)
 	}
-	want := &Meta{ID: "a", ImagePath: "/img", RootPid: 10, RootNsPid: 2, Created: time.Unix(5, 0).UTC()}
+	want := &Meta{ID: "a", Kind: KindTree, ImagePath: "/img", RootPid: 10, RootNsPid: 2, Created: time.Unix(5, 0).UTC()}
 	if err := WriteMeta(dir, want); err != nil {
 		t.Fatal(err)
 	}
 	got, err := ReadMeta(dir)
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("ReadMeta = %+v, %v; want %+v", got, err, want)
+	}
+	// The kind is never guessed: a meta.json without one is an error.
+	if err := WriteMeta(dir, &Meta{ID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadMeta(dir); err == nil || !strings.Contains(err.Error(), "kind") {
+		t.Fatalf("ReadMeta of a meta.json without kind = %v, want an error naming the kind", err)
 	}
 }

@@ -13,12 +13,30 @@ import (
 
 const metaFile = "meta.json"
 
+// Kind says what a container is. It is recorded once, when the container
+// is made, and never inferred from anything else.
+type Kind string
+
+const (
+	// KindTree is a plain process tree restored from CRIU images: pid 1
+	// is our init, the root is the host's own, and dumps run inside.
+	KindTree Kind = "tree"
+	// KindBundle is a container made from a manager's OCI bundle
+	// (create, run, restore --bundle); libcontainer checkpoints and
+	// restores it, as runc does.
+	KindBundle Kind = "bundle"
+)
+
+// Valid says whether k is one of the kinds.
+func (k Kind) Valid() bool { return k == KindTree || k == KindBundle }
+
 // Meta is what criu-ns-runtime records about a container beyond
 // libcontainer's state.
 type Meta struct {
-	ID string `json:"id"`
-	// Bundle is the OCI bundle a manager created the container from;
-	// empty for containers restored from a plain process tree.
+	ID   string `json:"id"`
+	Kind Kind   `json:"kind"`
+	// Bundle is the OCI bundle a manager created the container from
+	// (KindBundle only).
 	Bundle    string    `json:"bundle,omitempty"`
 	ImagePath string    `json:"image_path,omitempty"`
 	RootPid   int       `json:"root_pid,omitempty"`
@@ -41,6 +59,9 @@ func ReadMeta(dir string) (*Meta, error) {
 	var m Meta
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, metaFile), err)
+	}
+	if !m.Kind.Valid() {
+		return nil, fmt.Errorf("%s: unknown container kind %q", filepath.Join(dir, metaFile), m.Kind)
 	}
 	return &m, nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -116,10 +117,19 @@ func (r *Root) Lock(id string) (*Lock, error) {
 	}
 }
 
-// Remove deletes the container directory; the caller holds its lock and
-// has unmounted the staged root.
+// Remove deletes the container directory; the caller holds its lock. It
+// refuses while anything is mounted below the directory, where a recursive
+// removal would delete the mounted files (a staged host root, say).
 func (r *Root) Remove(id string) error {
-	return os.RemoveAll(r.ContainerDir(id))
+	dir := r.ContainerDir(id)
+	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", dir, err)
+	}
+	if len(mounts) > 0 {
+		return fmt.Errorf("not removing container %s: %s is mounted", id, mounts[0].Mountpoint)
+	}
+	return os.RemoveAll(dir)
 }
 
 // IDs lists the containers under the root, sorted.

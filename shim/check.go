@@ -6,7 +6,7 @@ import (
 	"os/exec"
 	"strings"
 
-	"github.com/criu-ns-runtime/criu-ns-runtime/shim/criu"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criu"
 )
 
 // Check reports everything the runtime needs that this host lacks.

@@ -1,7 +1,18 @@
 // Package shim is the container lifecycle of criu-ns-runtime over runc's
-// libcontainer: it restores CRIU images into a new container whose init is
-// ours (package nsinit), checkpoints a container by running `criu dump`
-// inside its pid and mount namespaces, and answers state, list, ps, kill
-// and delete. Command-line parsing lives in cmd/, the on-disk layout in
-// bundle/, the spec in specgen/ and CRIU's command lines in shim/criu.
+// libcontainer. A container is of one of two kinds, recorded in its
+// metadata when it is made (bundle.Kind) and dispatched on in kind.go:
+//
+//   - tree (tree_*.go): a plain process tree restored from CRIU images
+//     into fresh pid and mount namespaces, under our own init
+//     (internal/nsinit), with the host's root staged in the restoring
+//     process's own mount namespace (internal/mountns); it is dumped by
+//     `criu dump` run inside its namespaces (internal/setns).
+//   - bundle (bundle_*.go): a container made from a manager's OCI bundle
+//     (create, run, restore --bundle), checkpointed and restored by
+//     libcontainer as runc does.
+//
+// state, list, ps, kill, pause, resume, update, exec and delete are
+// shared. Each kind refuses the flags that do not apply to it. Command
+// lines live in cmd/ and criuns/, the on-disk layout in bundle/, the
+// restore spec in specgen/ and CRIU's command lines in internal/criu.
 package shim

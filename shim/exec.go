@@ -8,8 +8,6 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 )
 
 // ExecOptions describe a new process in a running container.
@@ -32,38 +30,30 @@ type ExecOptions struct {
 // process runs; otherwise it waits (passing on sigs) and returns its exit
 // code.
 func (rt *Runtime) Exec(o ExecOptions, sigs <-chan os.Signal) (int, error) {
-	lock, err := rt.Root.Lock(o.ID)
-	if err != nil {
-		return 1, err
-	}
-	_, ct, err := rt.running(lock.Dir, o.ID)
-	if err == nil && !o.IgnorePaused {
-		if st, _ := ct.Status(); st == libcontainer.Paused {
-			err = errors.New("cannot exec in a paused container (use --ignore-paused to override)")
-		}
-	}
-	if err != nil {
-		lock.Unlock()
-		return 1, err
-	}
-	spec, err := rt.execProcess(lock.Dir, o)
 	var p *libcontainer.Process
-	if err == nil {
-		p, err = newProcess(spec)
-	}
-	var closeIO closer
-	if err == nil {
-		closeIO, err = setupIO(p, spec.Terminal, o.IO)
-	}
-	if err == nil {
-		err = ct.Run(p)
-		closeIO.Close()
-	}
-	if err == nil {
-		err = writeProcessPid(o.PidFile, p)
-	}
 	// The lock serialises starting the process, not its whole life.
-	lock.Unlock()
+	err := rt.withRunning(o.ID, func(c *container) error {
+		if st, _ := c.status(); st == libcontainer.Paused && !o.IgnorePaused {
+			return errors.New("cannot exec in a paused container (use --ignore-paused to override)")
+		}
+		spec, err := execProcess(c, o)
+		if err != nil {
+			return err
+		}
+		if p, err = newProcess(spec); err != nil {
+			return err
+		}
+		closeIO, err := setupIO(p, spec.Terminal, o.IO)
+		if err != nil {
+			return err
+		}
+		err = c.ct.Run(p)
+		closeIO.Close()
+		if err != nil {
+			return err
+		}
+		return writeProcessPid(o.PidFile, p)
+	})
 	if err != nil || o.Detach {
 		return 1, err
 	}
@@ -71,8 +61,8 @@ func (rt *Runtime) Exec(o ExecOptions, sigs <-chan os.Signal) (int, error) {
 }
 
 // execProcess is the process to exec: the --process file, or Args with
-// the container's own process settings.
-func (rt *Runtime) execProcess(dir string, o ExecOptions) (*specs.Process, error) {
+// the settings of the container's kind.
+func execProcess(c *container, o ExecOptions) (*specs.Process, error) {
 	if o.ProcessFile != "" {
 		b, err := os.ReadFile(o.ProcessFile)
 		if err != nil {
@@ -90,13 +80,13 @@ func (rt *Runtime) execProcess(dir string, o ExecOptions) (*specs.Process, error
 	if len(o.Args) == 0 {
 		return nil, fmt.Errorf("exec: a command or --process is required")
 	}
-	p := &specs.Process{Cwd: "/", Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}
-	if meta, err := bundle.ReadMeta(dir); err == nil && meta.Bundle != "" {
-		if spec, err := loadBundleSpec(meta.Bundle); err == nil && spec.Process != nil {
-			p = spec.Process
-		}
-	}
+	p := c.ops.execDefaults(c)
 	p.Args, p.Terminal = o.Args, o.Tty
 	p.Capabilities = nil
 	return p, nil
+}
+
+// defaultExecProcess is what an exec runs with when nothing says otherwise.
+func defaultExecProcess() *specs.Process {
+	return &specs.Process{Cwd: "/", Env: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}
 }

@@ -5,21 +5,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Kill sends sig to the container's init, which forwards it to the
-// restored tree; with all, to every process in the container.
+// Kill sends sig to the container's init (a tree container's init
+// forwards it to the restored tree); with all, to every process in the
+// container.
 func (rt *Runtime) Kill(id string, sig unix.Signal, all bool) error {
-	return rt.withContainer(id, func(ct *libcontainer.Container) error {
-		status, err := ct.Status()
-		if err != nil {
+	return rt.withLibcontainer(id, func(c *container) error {
+		if status, err := c.ct.Status(); err != nil {
 			return err
-		}
-		if status == libcontainer.Stopped {
+		} else if status == libcontainer.Stopped {
 			return ErrNotRunning
 		}
 		if !all {
-			return ct.Signal(sig)
+			return c.ct.Signal(sig)
 		}
-		pids, err := ct.Processes()
+		pids, err := c.ct.Processes()
 		if err != nil {
 			return err
 		}

@@ -1,13 +1,11 @@
 package shim
 
-import "github.com/opencontainers/runc/libcontainer"
-
 // Pause freezes every process of the container.
 func (rt *Runtime) Pause(id string) error {
-	return rt.withContainer(id, (*libcontainer.Container).Pause)
+	return rt.withLibcontainer(id, func(c *container) error { return c.ct.Pause() })
 }
 
 // Resume thaws a paused container.
 func (rt *Runtime) Resume(id string) error {
-	return rt.withContainer(id, (*libcontainer.Container).Resume)
+	return rt.withLibcontainer(id, func(c *container) error { return c.ct.Resume() })
 }

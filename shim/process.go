@@ -19,6 +19,9 @@ type IO struct {
 	ConsoleSocket string
 	// PreserveFds passes fds 3..3+N-1 on to the process.
 	PreserveFds int
+	// PidfdSocket is a unix socket that receives a pidfd of the process
+	// once it runs, as runc's --pidfd-socket.
+	PidfdSocket string
 }
 
 // newProcess converts an OCI process to libcontainer's.
@@ -83,8 +86,22 @@ func (c closer) Close() {
 // setupIO wires the process's stdio: a terminal goes to the manager's
 // console socket; otherwise the process inherits our stdio (a manager
 // hands us pipes or fifos, and we pass them straight on, as runc does).
-func setupIO(p *libcontainer.Process, terminal bool, io IO) (closer, error) {
+func setupIO(p *libcontainer.Process, terminal bool, io IO) (_ closer, err error) {
 	var c closer
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if io.PidfdSocket != "" {
+		// libcontainer sends the process's pidfd over it.
+		f, err := dialUnix(io.PidfdSocket, "pidfd socket")
+		if err != nil {
+			return nil, err
+		}
+		p.PidfdSocket = f
+		c = append(c, f)
+	}
 	for i := 0; i < io.PreserveFds; i++ {
 		fd := 3 + i
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
@@ -99,15 +116,25 @@ func setupIO(p *libcontainer.Process, terminal bool, io IO) (closer, error) {
 	if io.ConsoleSocket == "" {
 		return nil, fmt.Errorf("the process has a terminal: --console-socket is required")
 	}
-	conn, err := net.Dial("unix", io.ConsoleSocket)
-	if err != nil {
-		return nil, fmt.Errorf("console socket: %w", err)
-	}
-	f, err := conn.(*net.UnixConn).File()
-	conn.Close()
+	f, err := dialUnix(io.ConsoleSocket, "console socket")
 	if err != nil {
 		return nil, err
 	}
 	p.ConsoleSocket = f
 	return append(c, f), nil
+}
+
+// dialUnix connects to the unix socket at path and returns the
+// connection as a file, for libcontainer to pass on.
+func dialUnix(path, what string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UnixConn).File()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return f, nil
 }

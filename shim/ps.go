@@ -1,11 +1,9 @@
 package shim
 
-import "github.com/opencontainers/runc/libcontainer"
-
 // Processes lists the host pids of every process in the container.
 func (rt *Runtime) Processes(id string) (pids []int, err error) {
-	err = rt.withContainer(id, func(ct *libcontainer.Container) error {
-		pids, err = ct.Processes()
+	err = rt.withLibcontainer(id, func(c *container) error {
+		pids, err = c.ct.Processes()
 		return err
 	})
 	return pids, err

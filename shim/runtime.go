@@ -62,27 +62,11 @@ type CRIUOptions struct {
 	ExtUnixSk      bool
 	FileLocks      bool
 	ShellJob       bool
-	Extra          []string // raw CRIU arguments, passed last
+	// TCPClose restores established TCP connections closed (restore of
+	// tree containers only: libcontainer has no such option).
+	TCPClose bool
+	Extra    []string // raw CRIU arguments, passed last
 }
 
 // ErrNotRunning is libcontainer's, so managers see the words they match.
 var ErrNotRunning = libcontainer.ErrNotRunning
-
-// load returns libcontainer's view of the container in dir.
-func load(dir, id string) (*libcontainer.Container, error) {
-	return libcontainer.Load(bundle.LibcontainerRoot(dir), id)
-}
-
-// withContainer runs f on container id while holding its lock.
-func (rt *Runtime) withContainer(id string, f func(*libcontainer.Container) error) error {
-	lock, err := rt.Root.Lock(id)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	ct, err := load(lock.Dir, id)
-	if err != nil {
-		return ErrNotRunning
-	}
-	return f(ct)
-}

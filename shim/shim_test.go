@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/opencontainers/cgroups"
@@ -12,6 +13,8 @@ import (
 	"github.com/opencontainers/runc/libcontainer/configs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 )
 
 func TestParseSignal(t *testing.T) {
@@ -100,8 +103,48 @@ func TestCRIUOpts(t *testing.T) {
 	if _, err := criuOpts("/i", "", false, false, CRIUOptions{}, OCICRIUOptions{EmptyNs: []string{"bogus"}}); err == nil {
 		t.Error("unknown namespace accepted")
 	}
-	if _, err := criuOpts("/i", "", false, false, CRIUOptions{Extra: []string{"-v4"}}, OCICRIUOptions{}); err == nil {
-		t.Error("raw CRIU arguments accepted for a bundle container")
+}
+
+func TestRefuseFlags(t *testing.T) {
+	// Each kind refuses, by name, the flags that do not apply to it.
+	for _, tc := range []struct {
+		kind bundle.Kind
+		o    RestoreOptions
+		want string
+	}{
+		{bundle.KindTree, RestoreOptions{Bundle: BundleOptions{IO: IO{ConsoleSocket: "/s"}}}, "--console-socket"},
+		{bundle.KindTree, RestoreOptions{Bundle: BundleOptions{NoPivot: true}}, "--no-pivot"},
+		{bundle.KindTree, RestoreOptions{Bundle: BundleOptions{NoNewKeyring: true}}, "--no-new-keyring"},
+		{bundle.KindTree, RestoreOptions{Bundle: BundleOptions{SystemdCgroup: true}}, "--systemd-cgroup"},
+		{bundle.KindTree, RestoreOptions{OCI: OCICRIUOptions{LsmProfile: "p"}}, "--lsm-profile"},
+		{bundle.KindTree, RestoreOptions{OCI: OCICRIUOptions{LsmMountContext: "c"}}, "--lsm-mount-context"},
+		{bundle.KindTree, RestoreOptions{OCI: OCICRIUOptions{EmptyNs: []string{"network"}}}, "--empty-ns"},
+		{bundle.KindTree, RestoreOptions{OCI: OCICRIUOptions{ManageCgroupsMode: "soft"}}, "--manage-cgroups-mode"},
+		{bundle.KindBundle, RestoreOptions{CRIU: CRIUOptions{TCPClose: true}}, "--tcp-close"},
+		{bundle.KindBundle, RestoreOptions{CRIU: CRIUOptions{Extra: []string{"-v4"}}}, "-- CRIU-ARGS"},
+	} {
+		tc.o.Kind = tc.kind
+		_, err := (&Runtime{}).Restore(tc.o)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want+" does not apply to a "+string(tc.kind)+" container") {
+			t.Errorf("restore of a %s container with %s: %v", tc.kind, tc.want, err)
+		}
+	}
+	for _, tc := range []struct {
+		o    CheckpointOptions
+		want string
+	}{
+		{CheckpointOptions{OCI: OCICRIUOptions{ParentPath: "p"}}, "--parent-path"},
+		{CheckpointOptions{OCI: OCICRIUOptions{EmptyNs: []string{"network"}}}, "--empty-ns"},
+		{CheckpointOptions{OCI: OCICRIUOptions{ManageCgroupsMode: "soft"}}, "--manage-cgroups-mode"},
+	} {
+		err := treeKind{}.checkpoint(nil, nil, tc.o)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want+" does not apply to a tree container") {
+			t.Errorf("checkpoint of a tree container with %s: %v", tc.want, err)
+		}
+	}
+	err := bundleKind{}.checkpoint(nil, nil, CheckpointOptions{CRIU: CRIUOptions{Extra: []string{"-v4"}}})
+	if err == nil || !strings.HasPrefix(err.Error(), "-- CRIU-ARGS does not apply to a bundle container") {
+		t.Errorf("checkpoint of a bundle container with CRIU arguments: %v", err)
 	}
 }
 

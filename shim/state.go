@@ -4,22 +4,13 @@ import (
 	"errors"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
-	"github.com/opencontainers/runc/libcontainer/utils"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
-)
-
-// Annotations that State adds for restored trees.
-const (
-	AnnotationRootPid   = "io.criu-ns-runtime.root.pid"
-	AnnotationRootNsPid = "io.criu-ns-runtime.root.ns-pid"
-	AnnotationImagePath = "io.criu-ns-runtime.image-path"
 )
 
 // State is runc's `state` JSON.
@@ -45,46 +36,29 @@ func (rt *Runtime) State(id string) (*State, error) {
 }
 
 func (rt *Runtime) state(dir, id string) (*State, error) {
-	meta, err := bundle.ReadMeta(dir)
+	c, err := rt.open(dir, id, nil)
 	if err != nil {
 		if _, statErr := os.Stat(dir); errors.Is(err, bundle.ErrNotExist) && statErr == nil {
-			// Still being created: meta.json is written last.
-			return &State{OCIVersion: specs.Version, ID: id, Status: "created", Bundle: dir,
+			// Still being created: meta.json is the first file written.
+			return &State{OCIVersion: specs.Version, ID: id, Status: "creating", Bundle: dir,
 				Rootfs: bundle.RootfsPath(dir), Owner: "root"}, nil
 		}
 		return nil, err
 	}
 	s := &State{
 		OCIVersion: specs.Version, ID: id, Status: "stopped", Bundle: dir,
-		Rootfs: bundle.RootfsPath(dir), Created: meta.Created, Owner: "root",
-		Annotations: map[string]string{AnnotationImagePath: meta.ImagePath},
+		Rootfs: bundle.RootfsPath(dir), Created: c.meta.Created, Owner: "root",
 	}
-	if meta.Bundle != "" {
-		s.Bundle = meta.Bundle
-	}
-	if meta.RootPid > 0 {
-		s.Annotations[AnnotationRootPid] = strconv.Itoa(meta.RootPid)
-		s.Annotations[AnnotationRootNsPid] = strconv.Itoa(meta.RootNsPid)
-	}
-	ct, err := load(dir, id)
-	if err != nil {
-		return s, nil // libcontainer's state is gone: nothing runs
-	}
-	status, err := ct.Status()
+	c.ops.describe(s, c)
+	status, err := c.status()
 	if err != nil {
 		return nil, err
 	}
 	s.Status = status.String()
 	if status != libcontainer.Stopped {
-		if st, err := ct.State(); err == nil {
+		if st, err := c.ct.State(); err == nil {
 			s.Pid = st.InitProcessPid
 		}
-	}
-	if meta.Bundle != "" {
-		// A manager's container: report its own rootfs and annotations.
-		cfg := ct.Config()
-		s.Rootfs = cfg.Rootfs
-		_, s.Annotations = utils.Annotations(cfg.Labels)
 	}
 	return s, nil
 }

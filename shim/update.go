@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/opencontainers/cgroups"
-	"github.com/opencontainers/runc/libcontainer"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -17,10 +16,10 @@ func (rt *Runtime) Update(id string, r io.Reader) error {
 	if err := json.NewDecoder(r).Decode(&res); err != nil {
 		return fmt.Errorf("update: resources are not valid JSON: %w", err)
 	}
-	return rt.withContainer(id, func(ct *libcontainer.Container) error {
-		cfg := ct.Config()
+	return rt.withLibcontainer(id, func(c *container) error {
+		cfg := c.ct.Config()
 		applyResources(cfg.Cgroups.Resources, &res)
-		return ct.Set(cfg)
+		return c.ct.Set(cfg)
 	})
 }
 

@@ -227,6 +227,11 @@ func TestForegroundRestore(t *testing.T) {
 	t.Run("SIGTERM to the runtime", func(t *testing.T) {
 		e := newEnv(t)
 		fg, host := start(t, e, cid("fg-term"))
+		// The root was staged in a mount namespace of the runtime's own,
+		// which goes when the runtime goes.
+		if own, hosts := nsOf(fg.cmd.Process.Pid, "mnt"), nsOf(os.Getpid(), "mnt"); own == hosts {
+			t.Errorf("the restoring runtime shares the host's mount namespace %s", hosts)
+		}
 		if err := fg.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
 		}
@@ -332,5 +337,41 @@ func TestConcurrentRestores(t *testing.T) {
 		e.mustRun("delete", "--force", id)
 	}
 	waitGone(t, hosts...)
+	e.assertNothingLeft()
+}
+
+// The host's root is staged in the restoring process's own mount
+// namespace: the host's mount table never holds it, and no container's
+// mount table holds another container's staged root.
+func TestStagedRootStaysPrivate(t *testing.T) {
+	e := newEnv(t)
+	img := makeImages(t, "-mem", "4")
+	hostMounts := len(mountsBelow("/"))
+	var sizes []int
+	for i := 0; i < 3; i++ {
+		id := cid("private-" + itoa(i))
+		e.mustRun("restore", "-d", "--image-path", img.dir, id)
+		if m := mountsBelow(e.root); len(m) > 0 {
+			t.Errorf("after restoring %s the host has mounts below the root: %q", id, m)
+		}
+		host, _ := e.rootPids(id)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", host))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, strings.Count(string(b), "\n"))
+		if strings.Contains(string(b), e.root) {
+			t.Errorf("container %s's mount table names the runtime root %s:\n%s", id, e.root, b)
+		}
+	}
+	if sizes[2] != sizes[0] {
+		t.Errorf("container mount tables have %v entries: they grow with the number of containers", sizes)
+	}
+	if n := len(mountsBelow("/")); n != hostMounts {
+		t.Errorf("the host had %d mounts before the restores and %d after", hostMounts, n)
+	}
+	for i := 0; i < 3; i++ {
+		e.mustRun("delete", "--force", cid("private-"+itoa(i)))
+	}
 	e.assertNothingLeft()
 }

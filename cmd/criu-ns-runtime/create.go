@@ -17,13 +17,24 @@ var bundleFlags = []cli.Flag{
 	&cli.BoolFlag{Name: "no-pivot", Usage: "do not use pivot_root to enter the rootfs"},
 	&cli.BoolFlag{Name: "no-new-keyring", Usage: "do not create a new session keyring"},
 	&cli.IntFlag{Name: "preserve-fds", Usage: "pass N extra fds (from fd 3) to the process"},
-	&cli.StringFlag{Name: "pidfd-socket", Hidden: true},
+	pidfdSocketFlag,
 }
+
+// pidfdSocketFlag is runc's: the socket receives the process's pidfd.
+var pidfdSocketFlag = &cli.StringFlag{Name: "pidfd-socket", Usage: "unix socket that receives a pidfd of the process"}
 
 func createOptions(c *cli.Context, id string) shim.CreateOptions {
 	return shim.CreateOptions{
-		ID: id, Bundle: c.String("bundle"), PidFile: c.String("pid-file"),
-		IO:      shim.IO{ConsoleSocket: c.String("console-socket"), PreserveFds: c.Int("preserve-fds")},
+		ID: id, PidFile: c.String("pid-file"), Bundle: bundleOptions(c), NoSubreaper: c.Bool("no-subreaper"),
+	}
+}
+
+// bundleOptions are the flags that say how a bundle container is made.
+func bundleOptions(c *cli.Context) shim.BundleOptions {
+	return shim.BundleOptions{
+		Dir: c.String("bundle"),
+		IO: shim.IO{ConsoleSocket: c.String("console-socket"), PreserveFds: c.Int("preserve-fds"),
+			PidfdSocket: c.String("pidfd-socket")},
 		NoPivot: c.Bool("no-pivot"), NoNewKeyring: c.Bool("no-new-keyring"), SystemdCgroup: c.Bool("systemd-cgroup"),
 	}
 }
@@ -53,7 +64,7 @@ var runCommand = &cli.Command{
 	ArgsUsage: "<container-id>",
 	Flags: append([]cli.Flag{
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the process runs"},
-		&cli.BoolFlag{Name: "no-subreaper", Usage: "accepted for runc compatibility"},
+		&cli.BoolFlag{Name: "no-subreaper", Usage: "a foreground run does not reap the container's orphans"},
 	}, bundleFlags...),
 	Action: onContainer(func(c *cli.Context, rt *shim.Runtime, id string) error {
 		sigs := forwardSignals(c.Bool("detach"))

@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/urfave/cli/v2"
 
-	"github.com/criu-ns-runtime/criu-ns-runtime/shim/criuns"
+	"github.com/criu-ns-runtime/criu-ns-runtime/criuns"
 )
 
 var criuCommand = &cli.Command{

@@ -20,7 +20,7 @@ var execCommand = &cli.Command{
 		&cli.BoolFlag{Name: "ignore-paused", Usage: "exec even if the container is paused (the process waits for resume)"},
 		&cli.StringFlag{Name: "pid-file", Usage: "write the process's pid here"},
 		&cli.IntFlag{Name: "preserve-fds", Usage: "pass N extra fds (from fd 3) to the process"},
-		&cli.StringFlag{Name: "pidfd-socket", Hidden: true},
+		pidfdSocketFlag,
 	},
 	Action: func(c *cli.Context) error {
 		if c.NArg() == 0 {
@@ -34,7 +34,8 @@ var execCommand = &cli.Command{
 		code, err := rt.Exec(shim.ExecOptions{
 			ID: c.Args().First(), ProcessFile: c.String("process"), Args: c.Args().Tail(),
 			Tty: c.Bool("tty"), Detach: detach, IgnorePaused: c.Bool("ignore-paused"), PidFile: c.String("pid-file"),
-			IO: shim.IO{ConsoleSocket: c.String("console-socket"), PreserveFds: c.Int("preserve-fds")},
+			IO: shim.IO{ConsoleSocket: c.String("console-socket"), PreserveFds: c.Int("preserve-fds"),
+				PidfdSocket: c.String("pidfd-socket")},
 		}, forwardSignals(detach))
 		return foreground(code, err, detach)
 	},

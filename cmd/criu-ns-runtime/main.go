@@ -21,9 +21,9 @@ import (
 	_ "github.com/opencontainers/cgroups/devices"
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 
+	"github.com/criu-ns-runtime/criu-ns-runtime/criuns"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/nsinit"
 	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
-	"github.com/criu-ns-runtime/criu-ns-runtime/shim/criuns"
-	"github.com/criu-ns-runtime/criu-ns-runtime/shim/nsinit"
 )
 
 // Set by the Makefile.

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/mountns"
 )
 
 func argsContext(args ...string) *cli.Context {
@@ -32,6 +34,20 @@ func TestIDAndCRIUArgs(t *testing.T) {
 		id, extra, err := idAndCRIUArgs(c)
 		if (err == nil) != tc.ok || id != tc.id || (len(extra) > 0 || len(tc.extra) > 0) && !reflect.DeepEqual(extra, tc.extra) {
 			t.Errorf("idAndCRIUArgs(%q) = %q, %q, %v", tc.args, id, extra, err)
+		}
+	}
+}
+
+// The C constructor of internal/mountns finds the command of a tree
+// restore by skipping global flags: it must know which take a value.
+func TestMountnsKnowsGlobalFlags(t *testing.T) {
+	for _, f := range newApp().Flags {
+		tv, ok := f.(interface{ TakesValue() bool })
+		takesValue := ok && tv.TakesValue()
+		for _, name := range f.Names() {
+			if got := mountns.IsValueFlag(name); got != takesValue {
+				t.Errorf("global flag --%s: takes a value = %v, internal/mountns says %v", name, takesValue, got)
+			}
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
 )
 
@@ -21,7 +22,8 @@ var criuFlags = []cli.Flag{
 func criuOptions(c *cli.Context, extra []string) shim.CRIUOptions {
 	return shim.CRIUOptions{
 		TCPEstablished: c.Bool("tcp-established"), ExtUnixSk: c.Bool("ext-unix-sk"),
-		FileLocks: c.Bool("file-locks"), ShellJob: c.Bool("shell-job"), Extra: extra,
+		FileLocks: c.Bool("file-locks"), ShellJob: c.Bool("shell-job"), TCPClose: c.Bool("tcp-close"),
+		Extra: extra,
 	}
 }
 
@@ -54,20 +56,20 @@ var foregroundSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix
 
 var restoreCommand = &cli.Command{
 	Name:      "restore",
-	Usage:     "restore a process tree from CRIU images into a new container",
+	Usage:     "restore CRIU images into a new container: a process tree (default) or a bundle's container (--bundle)",
 	ArgsUsage: "[-- CRIU-ARGS...] <container-id>",
 	Flags: append([]cli.Flag{
 		&cli.StringFlag{Name: "image-path", Usage: "CRIU images to restore (default ./checkpoint)"},
 		&cli.StringFlag{Name: "work-path", Usage: "directory for restore.log (default: the image path)"},
 		&cli.BoolFlag{Name: "detach", Aliases: []string{"d"}, Usage: "return once the tree runs"},
-		&cli.StringFlag{Name: "pid-file", Usage: "write the restored root's pid here"},
-		&cli.BoolFlag{Name: "lazy-pages", Usage: "start the tree before its memory arrived (userfaultfd)"},
+		&cli.StringFlag{Name: "pid-file", Usage: "write the restored root's pid (with --bundle: the container init's) here"},
+		&cli.BoolFlag{Name: "lazy-pages", Usage: "start the tree before its memory arrived (userfaultfd); with --bundle, a lazy-pages daemon must serve it, as with runc"},
 		&cli.StringFlag{Name: "bundle", Aliases: []string{"b"}, Usage: "restore a container of this OCI bundle (libcontainer's restore, as runc does)"},
 		&cli.StringFlag{Name: "console-socket", Usage: "unix socket that receives the pty master (with --bundle)"},
 		&cli.BoolFlag{Name: "no-pivot", Usage: "do not use pivot_root (with --bundle)"},
 		&cli.BoolFlag{Name: "no-new-keyring", Usage: "do not create a new session keyring (with --bundle)"},
-		&cli.BoolFlag{Name: "no-subreaper", Usage: "accepted for runc compatibility"},
-		&cli.BoolFlag{Name: "tcp-close", Usage: "accepted for runc compatibility; libcontainer has no such option"},
+		&cli.BoolFlag{Name: "no-subreaper", Usage: "a foreground restore does not reap the container's orphans (a tree's own init always does)"},
+		&cli.BoolFlag{Name: "tcp-close", Usage: "restore established TCP connections closed (tree restores; libcontainer has no such option)"},
 		&cli.StringFlag{Name: "lsm-profile", Usage: "LSM profile of the restored container (with --bundle)"},
 		&cli.StringFlag{Name: "lsm-mount-context", Usage: "LSM mount context of the restored container (with --bundle)"},
 	}, append(criuFlags, ociCRIUFlags...)...),
@@ -83,17 +85,12 @@ var restoreCommand = &cli.Command{
 		detach := c.Bool("detach")
 		// Catch signals before the tree exists, so none is lost.
 		sigs := forwardSignals(detach)
-		if c.IsSet("bundle") {
-			code, err := rt.RestoreBundle(shim.RestoreBundleOptions{
-				CreateOptions: createOptions(c, id), ImagePath: defaultImagePath(c), WorkPath: c.String("work-path"),
-				Detach: detach, CRIU: criuOptions(c, extra), OCI: ociCRIUOptions(c),
-			}, sigs)
-			return foreground(code, err, detach)
-		}
 		r, err := rt.Restore(shim.RestoreOptions{
-			ID: id, ImagePath: defaultImagePath(c), WorkPath: c.String("work-path"),
-			PidFile: c.String("pid-file"), CRIU: criuOptions(c, extra),
-			LazyPages: c.Bool("lazy-pages"), Stdio: !detach || c.Bool("shell-job"),
+			Kind: restoreKind(c), ID: id, ImagePath: defaultImagePath(c), WorkPath: c.String("work-path"),
+			PidFile: c.String("pid-file"), Detach: detach, NoSubreaper: c.Bool("no-subreaper"),
+			LazyPages: c.Bool("lazy-pages"), CRIU: criuOptions(c, extra),
+			Stdio:  !detach || c.Bool("shell-job"),
+			Bundle: bundleOptions(c), OCI: ociCRIUOptions(c),
 		})
 		if err != nil || detach {
 			return err
@@ -101,4 +98,13 @@ var restoreCommand = &cli.Command{
 		code, err := r.Wait(sigs)
 		return foreground(code, err, false)
 	},
+}
+
+// restoreKind is the kind of container a restore makes: --bundle names a
+// bundle container; otherwise the images are a plain process tree.
+func restoreKind(c *cli.Context) bundle.Kind {
+	if c.IsSet("bundle") {
+		return bundle.KindBundle
+	}
+	return bundle.KindTree
 }

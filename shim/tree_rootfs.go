@@ -9,13 +9,12 @@ import (
 )
 
 // stageRootfs binds the host's "/" onto path, recursively, as the
-// container's root: libcontainer cannot use "/" itself.
+// container's root: libcontainer cannot use "/" itself. It runs in the
+// restore's own mount namespace (internal/mountns), so the host never sees
+// the bind and no other container's copy of "/" holds it.
 //
-// rslave: mounts made inside the container never reach the host. The
-// top is then made unbindable so the next container's recursive bind of
-// "/" does not copy this one's whole tree again (mounts would grow with
-// the square of the number of containers). libcontainer's own rslave pass
-// inside the container makes it bindable again there.
+// rslave: mounts made inside the container never reach the host, and
+// mounts the host shares still reach the container.
 func stageRootfs(path string) error {
 	if err := os.Mkdir(path, 0o755); err != nil {
 		return err
@@ -26,7 +25,6 @@ func stageRootfs(path string) error {
 	}{
 		{"/", unix.MS_BIND | unix.MS_REC},
 		{"", unix.MS_SLAVE | unix.MS_REC},
-		{"", unix.MS_UNBINDABLE},
 	}
 	for _, s := range steps {
 		if err := unix.Mount(s.src, path, "", s.flags, ""); err != nil {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 )
 
 // Containers created from a manager's bundle are checkpointed and restored
@@ -20,11 +22,6 @@ type OCICRIUOptions struct {
 	ManageCgroupsMode string
 	LsmProfile        string
 	LsmMountContext   string
-}
-
-func (o OCICRIUOptions) set() bool {
-	return o.ParentPath != "" || len(o.EmptyNs) > 0 || o.ManageCgroupsMode != "" ||
-		o.LsmProfile != "" || o.LsmMountContext != ""
 }
 
 func criuOpts(image, work string, leave, preDump bool, c CRIUOptions, o OCICRIUOptions) (*libcontainer.CriuOpts, error) {
@@ -45,16 +42,16 @@ func criuOpts(image, work string, leave, preDump bool, c CRIUOptions, o OCICRIUO
 		}
 		opts.EmptyNs |= f
 	}
-	if len(c.Extra) > 0 {
-		return nil, fmt.Errorf("extra CRIU arguments are not supported for containers created from a bundle")
-	}
 	return opts, nil
 }
 
-// checkpointBundle dumps a bundle container through libcontainer. Like
-// runc, a dump that ends the container removes it, so the manager can
-// restore under the same id.
-func (rt *Runtime) checkpointBundle(dir string, ct *libcontainer.Container, o CheckpointOptions) error {
+// checkpoint dumps a bundle container through libcontainer. Like runc, a
+// dump that ends the container removes it, so the manager can restore
+// under the same id.
+func (bundleKind) checkpoint(rt *Runtime, c *container, o CheckpointOptions) error {
+	if err := refuse(bundle.KindBundle, flag{"-- CRIU-ARGS", len(o.CRIU.Extra) > 0}); err != nil {
+		return err
+	}
 	image, err := filepath.Abs(o.ImagePath)
 	if err != nil {
 		return err
@@ -62,11 +59,9 @@ func (rt *Runtime) checkpointBundle(dir string, ct *libcontainer.Container, o Ch
 	if err := os.MkdirAll(image, 0o700); err != nil {
 		return fmt.Errorf("image path %s: %w", o.ImagePath, unwrapPathError(err))
 	}
-	work := o.WorkPath
-	if work != "" {
-		if work, err = filepath.Abs(work); err != nil {
-			return err
-		}
+	work, err := absOrEmpty(o.WorkPath)
+	if err != nil {
+		return err
 	}
 	opts, err := criuOpts(image, work, o.LeaveRunning, o.PreDump, o.CRIU, o.OCI)
 	if err != nil {
@@ -75,61 +70,64 @@ func (rt *Runtime) checkpointBundle(dir string, ct *libcontainer.Container, o Ch
 	if err := rt.criuOnPath(); err != nil {
 		return err
 	}
-	if err := ct.Checkpoint(opts); err != nil {
+	if err := c.ct.Checkpoint(opts); err != nil {
 		return fmt.Errorf("checkpoint %s: %w", o.ID, err)
 	}
 	if o.LeaveRunning || o.PreDump {
 		return nil
 	}
-	if err := ct.Destroy(); err != nil {
+	if err := c.ct.Destroy(); err != nil {
 		return err
 	}
-	unstageRootfs(filepath.Join(dir, "rootfs"))
-	return os.RemoveAll(dir)
+	return rt.Root.Remove(c.id)
 }
 
-// RestoreBundleOptions describe `restore --bundle`.
-type RestoreBundleOptions struct {
-	CreateOptions
-	ImagePath string
-	WorkPath  string
-	Detach    bool
-	CRIU      CRIUOptions
-	OCI       OCICRIUOptions
-}
-
-// RestoreBundle creates a container from the bundle and restores its
-// processes from the images, as `runc restore` does.
-func (rt *Runtime) RestoreBundle(o RestoreBundleOptions, sigs <-chan os.Signal) (int, error) {
-	image, err := filepath.Abs(o.ImagePath)
+// restore creates a container from the bundle and restores its processes
+// from the images, as `runc restore` does.
+func (bundleKind) restore(rt *Runtime, o RestoreOptions) (*Restored, error) {
+	if err := refuse(bundle.KindBundle,
+		flag{"--tcp-close", o.CRIU.TCPClose}, flag{"-- CRIU-ARGS", len(o.CRIU.Extra) > 0},
+	); err != nil {
+		return nil, err
+	}
+	image, err := imageDir(o.ImagePath)
 	if err != nil {
-		return 1, err
+		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(image, "inventory.img")); err != nil {
-		return 1, fmt.Errorf("image path %s holds no CRIU images (no inventory.img)", o.ImagePath)
-	}
-	work := o.WorkPath
-	if work != "" {
-		if work, err = filepath.Abs(work); err != nil {
-			return 1, err
-		}
+	work, err := absOrEmpty(o.WorkPath)
+	if err != nil {
+		return nil, err
 	}
 	opts, err := criuOpts(image, work, false, false, o.CRIU, o.OCI)
 	if err != nil {
-		return 1, err
+		return nil, err
 	}
+	opts.LazyPages = o.LazyPages
 	if err := rt.criuOnPath(); err != nil {
-		return 1, err
+		return nil, err
+	}
+	if !o.Detach && !o.NoSubreaper {
+		if err := becomeSubreaper(); err != nil {
+			return nil, err
+		}
 	}
 	var proc *libcontainer.Process
-	err = rt.startBundle(o.CreateOptions, func(ct *libcontainer.Container, p *libcontainer.Process) error {
+	err = rt.startBundle(o.ID, o.PidFile, o.Bundle, func(ct *libcontainer.Container, p *libcontainer.Process) error {
 		proc = p
 		return ct.Restore(p, opts)
 	})
-	if err != nil || o.Detach {
-		return 1, err
+	if err != nil {
+		return nil, err
 	}
-	return rt.waitAndDelete(o.ID, proc, sigs)
+	return &Restored{ID: o.ID, process: proc, rt: rt}, nil
+}
+
+// absOrEmpty makes a path the caller gave absolute; empty stays empty.
+func absOrEmpty(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	return filepath.Abs(path)
 }
 
 // criuOnPath makes libcontainer, which runs plain "criu", find ours.

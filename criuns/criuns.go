@@ -1,6 +1,8 @@
 package criuns
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/signal"
@@ -9,9 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"crypto/rand"
-	"encoding/hex"
-
+	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/mountns"
 	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
 )
 
@@ -51,6 +52,10 @@ func runtime(c *Cmdline, env Env) (*shim.Runtime, error) {
 // restore restores into a new, ephemeral container; -d returns once the
 // tree runs, otherwise it waits for the tree like `criu restore` does.
 func restore(c *Cmdline, env Env) (int, error) {
+	if !mountns.Private() {
+		// The staged root must not land in the host's mount table.
+		return 1, mountns.Reexec()
+	}
 	rt, err := runtime(c, env)
 	if err != nil {
 		return 1, err
@@ -74,7 +79,7 @@ func restore(c *Cmdline, env Env) (int, error) {
 		signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGQUIT)
 	}
 	r, err := rt.Restore(shim.RestoreOptions{
-		ID: newID(), ImagePath: images, WorkPath: c.WorkDir, PidFile: pidFile,
+		Kind: bundle.KindTree, ID: newID(), ImagePath: images, WorkPath: c.WorkDir, PidFile: pidFile, Detach: c.Detach,
 		CRIU:      shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest},
 		Ephemeral: true, Stdio: !c.Detach || c.ShellJob,
 	})

@@ -49,6 +49,7 @@ type RestoreOpts struct {
 	Common
 	PidFile   string // relative to WorkDir; gets the root's pid
 	LazyPages bool   // pages come later from a `criu lazy-pages` daemon
+	TCPClose  bool   // established TCP connections come back closed
 }
 
 // Args is the restore command line. -d -S: CRIU detaches once the tree
@@ -63,6 +64,9 @@ func (o RestoreOpts) Args() []string {
 	a = append(a, "--manage-cgroups=ignore")
 	if o.LazyPages {
 		a = append(a, "--lazy-pages")
+	}
+	if o.TCPClose {
+		a = append(a, "--tcp-close")
 	}
 	return append(a, o.Extra...)
 }

@@ -9,20 +9,35 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/specconv"
+	"github.com/opencontainers/runc/libcontainer/utils"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 )
 
-// CreateOptions describe a container created from a manager's OCI bundle.
-type CreateOptions struct {
-	ID            string
-	Bundle        string
-	PidFile       string
+// bundleKind is a container made from a manager's OCI bundle by create,
+// run or restore --bundle. libcontainer creates, checkpoints and restores
+// it from the bundle's config.json, exactly as runc does.
+type bundleKind struct{}
+
+// BundleOptions say how a bundle container is made.
+type BundleOptions struct {
+	Dir           string // the bundle; default: the current directory
 	IO            IO
 	NoPivot       bool
 	NoNewKeyring  bool
 	SystemdCgroup bool
+}
+
+// CreateOptions describe create and run.
+type CreateOptions struct {
+	ID      string
+	PidFile string // gets the container init's pid
+	Bundle  BundleOptions
+	// NoSubreaper: a foreground run does not make itself the subreaper
+	// of the container's orphans.
+	NoSubreaper bool
 }
 
 // loadBundleSpec reads the bundle's config.json and checks its version.
@@ -48,11 +63,11 @@ func checkSpecVersion(v string) error {
 
 // newBundleContainer claims id and creates the libcontainer container for
 // the bundle. The caller holds the returned lock and, on failure, abandons.
-func (rt *Runtime) newBundleContainer(o CreateOptions) (*bundle.Lock, *libcontainer.Container, *specs.Spec, error) {
-	if o.Bundle == "" {
-		o.Bundle = "."
+func (rt *Runtime) newBundleContainer(id string, o BundleOptions) (*bundle.Lock, *libcontainer.Container, *specs.Spec, error) {
+	if o.Dir == "" {
+		o.Dir = "."
 	}
-	dir, err := filepath.Abs(o.Bundle)
+	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -63,7 +78,7 @@ func (rt *Runtime) newBundleContainer(o CreateOptions) (*bundle.Lock, *libcontai
 	if spec.Process == nil {
 		return nil, nil, nil, fmt.Errorf("bundle %s: config.json has no process", dir)
 	}
-	lock, err := rt.Root.Create(o.ID)
+	lock, err := rt.Root.Create(id)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -78,16 +93,16 @@ func (rt *Runtime) newBundleContainer(o CreateOptions) (*bundle.Lock, *libcontai
 		allowStatx(spec.Linux.Seccomp)
 	}
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
-		CgroupName: o.ID, UseSystemdCgroup: o.SystemdCgroup, NoPivotRoot: o.NoPivot,
+		CgroupName: id, UseSystemdCgroup: o.SystemdCgroup, NoPivotRoot: o.NoPivot,
 		NoNewKeyring: o.NoNewKeyring, Spec: spec,
 	})
 	if err == nil {
 		relaxConfig(cfg)
-		err = bundle.WriteMeta(lock.Dir, &bundle.Meta{ID: o.ID, Bundle: dir, Created: time.Now().UTC()})
+		err = bundle.WriteMeta(lock.Dir, &bundle.Meta{ID: id, Kind: bundle.KindBundle, Bundle: dir, Created: time.Now().UTC()})
 	}
 	var ct *libcontainer.Container
 	if err == nil {
-		ct, err = libcontainer.Create(bundle.LibcontainerRoot(lock.Dir), o.ID, cfg)
+		ct, err = libcontainer.Create(bundle.LibcontainerRoot(lock.Dir), id, cfg)
 	}
 	if err != nil {
 		rt.abandon(lock.Dir, nil)
@@ -99,7 +114,7 @@ func (rt *Runtime) newBundleContainer(o CreateOptions) (*bundle.Lock, *libcontai
 
 // Create creates a container from a bundle; its process waits for Start.
 func (rt *Runtime) Create(o CreateOptions) error {
-	return rt.startBundle(o, func(ct *libcontainer.Container, p *libcontainer.Process) error {
+	return rt.startBundle(o.ID, o.PidFile, o.Bundle, func(ct *libcontainer.Container, p *libcontainer.Process) error {
 		return ct.Start(p)
 	})
 }
@@ -108,8 +123,13 @@ func (rt *Runtime) Create(o CreateOptions) error {
 // process runs; otherwise it waits, passing on sigs, removes the container
 // and returns the process's exit code.
 func (rt *Runtime) Run(o CreateOptions, detach bool, sigs <-chan os.Signal) (int, error) {
+	if !detach && !o.NoSubreaper {
+		if err := becomeSubreaper(); err != nil {
+			return 1, err
+		}
+	}
 	var proc *libcontainer.Process
-	err := rt.startBundle(o, func(ct *libcontainer.Container, p *libcontainer.Process) error {
+	err := rt.startBundle(o.ID, o.PidFile, o.Bundle, func(ct *libcontainer.Container, p *libcontainer.Process) error {
 		proc = p
 		return ct.Run(p)
 	})
@@ -119,9 +139,9 @@ func (rt *Runtime) Run(o CreateOptions, detach bool, sigs <-chan os.Signal) (int
 	return rt.waitAndDelete(o.ID, proc, sigs)
 }
 
-func (rt *Runtime) startBundle(o CreateOptions, start func(*libcontainer.Container, *libcontainer.Process) error) (retErr error) {
+func (rt *Runtime) startBundle(id, pidFile string, o BundleOptions, start func(*libcontainer.Container, *libcontainer.Process) error) (retErr error) {
 	// Paths the caller gave are relative to its cwd, which we leave.
-	for _, p := range []*string{&o.PidFile, &o.IO.ConsoleSocket} {
+	for _, p := range []*string{&pidFile, &o.IO.ConsoleSocket, &o.IO.PidfdSocket} {
 		if *p != "" {
 			abs, err := filepath.Abs(*p)
 			if err != nil {
@@ -130,7 +150,7 @@ func (rt *Runtime) startBundle(o CreateOptions, start func(*libcontainer.Contain
 			*p = abs
 		}
 	}
-	lock, ct, spec, err := rt.newBundleContainer(o)
+	lock, ct, spec, err := rt.newBundleContainer(id, o)
 	if err != nil {
 		return err
 	}
@@ -153,19 +173,38 @@ func (rt *Runtime) startBundle(o CreateOptions, start func(*libcontainer.Contain
 	if err := start(ct, p); err != nil {
 		return err
 	}
-	return writeProcessPid(o.PidFile, p)
+	return writeProcessPid(pidFile, p)
+}
+
+// abandon removes everything a failed create made; the caller holds the
+// lock.
+func (rt *Runtime) abandon(dir string, ct *libcontainer.Container) {
+	if ct != nil {
+		ct.Signal(unix.SIGKILL)
+		ct.Destroy()
+	}
+	rt.Root.Remove(filepath.Base(dir))
+}
+
+// becomeSubreaper makes orphans of a foreground container's processes
+// ours, as runc does unless --no-subreaper.
+func becomeSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become subreaper: %w", err)
+	}
+	return nil
 }
 
 // Start runs the process of a created container.
 func (rt *Runtime) Start(id string) error {
-	return rt.withContainer(id, func(ct *libcontainer.Container) error {
-		status, err := ct.Status()
+	return rt.withContainer(id, func(c *container) error {
+		status, err := c.status()
 		if err != nil {
 			return err
 		}
 		switch status {
 		case libcontainer.Created:
-			return ct.Exec()
+			return c.ct.Exec()
 		case libcontainer.Stopped:
 			return errors.New("cannot start a container that has stopped")
 		}
@@ -211,4 +250,22 @@ func writeProcessPid(path string, p *libcontainer.Process) error {
 		return err
 	}
 	return writePidFile(abs, pid)
+}
+
+// describe reports the manager's bundle, rootfs and annotations.
+func (bundleKind) describe(s *State, c *container) {
+	s.Bundle = c.meta.Bundle
+	if c.ct != nil {
+		cfg := c.ct.Config()
+		s.Rootfs = cfg.Rootfs
+		_, s.Annotations = utils.Annotations(cfg.Labels)
+	}
+}
+
+// execDefaults are the bundle's own process settings.
+func (bundleKind) execDefaults(c *container) *specs.Process {
+	if spec, err := loadBundleSpec(c.meta.Bundle); err == nil && spec.Process != nil {
+		return spec.Process
+	}
+	return defaultExecProcess()
 }

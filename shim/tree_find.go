@@ -10,7 +10,8 @@ func (rt *Runtime) FindByRootPid(pid int) (string, error) {
 		return "", err
 	}
 	for _, id := range ids {
-		if m, err := bundle.ReadMeta(rt.Root.ContainerDir(id)); err == nil && m.RootPid == pid {
+		m, err := bundle.ReadMeta(rt.Root.ContainerDir(id))
+		if err == nil && m.Kind == bundle.KindTree && m.RootPid == pid {
 			return id, nil
 		}
 	}

@@ -1,4 +1,4 @@
-// Package nsinit is pid 1 of a restore container. It runs `criu restore -d -S`,
+// Package nsinit is pid 1 of a tree container. It runs `criu restore -d -S`,
 // tells the runtime how it went, then does what an init must: reap every
 // orphan, forward every signal it gets to the restored root, and exit with
 // the root's status. It holds no knowledge of bundles or libcontainer; the

@@ -1,0 +1,62 @@
+// Package mountns gives a tree restore a mount namespace of its own, made
+// by a C constructor (mountns.c) before the Go runtime starts. The
+// runtime stages the host's root for the container there: the host's
+// mount table never holds the staged copy, no container copies another's,
+// and the kernel removes it when the process ends, however it ends.
+//
+// The constructor acts on `criu-ns-runtime [global flags] restore` without
+// --bundle, and on any run with _CRIU_NS_PRIVATE_MOUNTS=1 in the
+// environment: front ends that restore otherwise (criu-ns mode) re-exec
+// themselves with it (Reexec).
+package mountns
+
+// #cgo CFLAGS: -Wall
+// #include <stdlib.h>
+// #include "mountns.h"
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+const env = "_CRIU_NS_PRIVATE_MOUNTS"
+
+func init() {
+	// Children (libcontainer's init, CRIU) must not unshare again.
+	os.Unsetenv(env)
+}
+
+// Private says whether this process runs in a mount namespace of its own.
+func Private() bool { return C.criu_ns_private_mounts() == 1 }
+
+// Reexec runs this program again, with the same arguments, in a mount
+// namespace of its own; it returns only on failure.
+func Reexec() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	err = syscall.Exec(self, os.Args, append(os.Environ(), env+"=1"))
+	return fmt.Errorf("re-exec into a private mount namespace: %w", err)
+}
+
+// IsValueFlag says whether the constructor takes the global flag name to
+// have a value; cmd tests it against the command line's own flags.
+func IsValueFlag(name string) bool {
+	c := C.CString(name)
+	defer C.free(unsafe.Pointer(c))
+	return C.criu_ns_is_value_flag(c) == 1
+}
+
+// cliRestoresTree exposes the constructor's parsing to tests.
+func cliRestoresTree(args []string) bool {
+	argv := make([]*C.char, len(args)+1)
+	for i, a := range args {
+		argv[i] = C.CString(a)
+		defer C.free(unsafe.Pointer(argv[i]))
+	}
+	return C.criu_ns_cli_restores_tree(C.int(len(args)), &argv[0]) == 1
+}

@@ -1,0 +1,7 @@
+#ifndef CRIU_NS_MOUNTNS_H
+#define CRIU_NS_MOUNTNS_H
+#define CRIU_NS_MOUNTNS_ENV "_CRIU_NS_PRIVATE_MOUNTS"
+int criu_ns_private_mounts(void);
+int criu_ns_is_value_flag(const char *name);
+int criu_ns_cli_restores_tree(int argc, char **argv);
+#endif

@@ -1,0 +1,302 @@
+package shim
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/specconv"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criu"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/mountns"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/nsinit"
+	"github.com/criu-ns-runtime/criu-ns-runtime/specgen"
+)
+
+// treeKind is a plain process tree restored from CRIU images: pid 1 is
+// our init (internal/nsinit), the root is the host's own, and dumps run
+// inside the container's namespaces.
+type treeKind struct{}
+
+const (
+	restoreLog  = "restore.log"
+	rootPidFile = "criu-root.pid"
+)
+
+// treeRestore is one restore of a tree, run phase by phase: prepare
+// (check the input, claim the id), stage (the host's root), launch (the
+// container and its init, which runs CRIU), await (the init's report) and
+// record (pids and pid file). A phase that makes something registers how
+// to undo it; when a later phase fails, everything made is undone, newest
+// first.
+type treeRestore struct {
+	rt   *Runtime
+	o    RestoreOptions
+	criu string
+
+	images, work *os.File // handed to CRIU as descriptors
+	lock         *bundle.Lock
+	meta         *bundle.Meta
+	rootfs       string
+	proc         *libcontainer.Process // the init
+	report       *os.File              // the init's report, read end
+	initLock     *os.File              // the init's own open file of the container dir
+	rep          nsinit.Report
+	rootPid      int
+
+	undo []func()
+}
+
+func (treeKind) restore(rt *Runtime, o RestoreOptions) (*Restored, error) {
+	if err := refuse(bundle.KindTree,
+		flag{"--bundle", o.Bundle.Dir != ""}, flag{"--console-socket", o.Bundle.IO.ConsoleSocket != ""},
+		flag{"--no-pivot", o.Bundle.NoPivot}, flag{"--no-new-keyring", o.Bundle.NoNewKeyring},
+		flag{"--systemd-cgroup", o.Bundle.SystemdCgroup},
+		flag{"--lsm-profile", o.OCI.LsmProfile != ""}, flag{"--lsm-mount-context", o.OCI.LsmMountContext != ""},
+		flag{"--empty-ns", len(o.OCI.EmptyNs) > 0}, flag{"--manage-cgroups-mode", o.OCI.ManageCgroupsMode != ""},
+	); err != nil {
+		return nil, err
+	}
+	r := &treeRestore{rt: rt, o: o}
+	defer r.release()
+	for _, phase := range []func() error{r.prepare, r.stage, r.launch, r.await, r.record} {
+		if err := phase(); err != nil {
+			r.rollback()
+			return nil, err
+		}
+	}
+	return &Restored{ID: o.ID, RootPid: r.rootPid, RootNsPid: r.rep.RootPid, process: r.proc, rt: rt}, nil
+}
+
+// onUndo registers how to undo what a phase just made.
+func (r *treeRestore) onUndo(f func()) { r.undo = append(r.undo, f) }
+
+func (r *treeRestore) rollback() {
+	for i := len(r.undo) - 1; i >= 0; i-- {
+		r.undo[i]()
+	}
+}
+
+// release closes what only the restore itself needed.
+func (r *treeRestore) release() {
+	for _, f := range []*os.File{r.images, r.work, r.report, r.initLock} {
+		if f != nil {
+			f.Close()
+		}
+	}
+	r.lock.Unlock()
+}
+
+// prepare checks the input and claims the id.
+func (r *treeRestore) prepare() error {
+	if !mountns.Private() {
+		// The staged root would land in the host's mount table.
+		return errors.New("internal error: a tree restore must run in a mount namespace of its own (internal/mountns)")
+	}
+	var err error
+	if r.criu, err = r.rt.CRIU(); err != nil {
+		return err
+	}
+	warmCgroupAttach()
+	images, err := imageDir(r.o.ImagePath)
+	if err != nil {
+		return err
+	}
+	if r.images, err = os.Open(images); err != nil {
+		return err
+	}
+	if r.work, err = openWorkDir(r.o.WorkPath, images); err != nil {
+		return err
+	}
+	if r.lock, err = r.rt.Root.Create(r.o.ID); err != nil {
+		return err
+	}
+	r.onUndo(func() { r.rt.Root.Remove(r.o.ID) })
+	// The kind is on disk from the start: whatever happens next, later
+	// commands know what this container is.
+	r.meta = &bundle.Meta{
+		ID: r.o.ID, Kind: bundle.KindTree, ImagePath: images, CRIU: r.criu,
+		Created: time.Now().UTC(), Ephemeral: r.o.Ephemeral,
+	}
+	return bundle.WriteMeta(r.lock.Dir, r.meta)
+}
+
+// stage binds the host's root where libcontainer will pivot into it.
+func (r *treeRestore) stage() error {
+	r.rootfs = bundle.RootfsPath(r.lock.Dir)
+	if err := stageRootfs(r.rootfs); err != nil {
+		return err
+	}
+	r.onUndo(func() { unstageRootfs(r.rootfs) })
+	return nil
+}
+
+// launch creates the container and starts its init, which runs CRIU.
+func (r *treeRestore) launch() error {
+	spec, err := r.spec()
+	if err != nil {
+		return err
+	}
+	if err := bundle.WriteSpec(r.lock.Dir, spec); err != nil {
+		return err
+	}
+	ct, err := createContainer(r.lock.Dir, r.o.ID, spec)
+	if err != nil {
+		return err
+	}
+	r.onUndo(func() {
+		ct.Signal(unix.SIGKILL)
+		ct.Destroy()
+	})
+	// The init gets its own open file of the container directory: the one
+	// we hold carries our lock, which the init would otherwise keep.
+	if r.initLock, err = os.Open(r.lock.Dir); err != nil {
+		return err
+	}
+	reportW, err := r.reportPipe()
+	if err != nil {
+		return err
+	}
+	r.proc = &libcontainer.Process{
+		Args: spec.Process.Args, Env: spec.Process.Env, Cwd: "/", Init: true,
+		ExtraFiles: []*os.File{reportW, r.initLock, r.images, r.work},
+	}
+	if r.o.Stdio {
+		r.proc.Stdin, r.proc.Stdout, r.proc.Stderr = os.Stdin, os.Stdout, os.Stderr
+	}
+	err = ct.Run(r.proc)
+	reportW.Close()
+	if err != nil {
+		return fmt.Errorf("start container: %w", err)
+	}
+	// The container has its own copy of the staged root now. Dropping ours
+	// keeps a foreground restore from pinning every host mount point for
+	// the container's life. The empty directory stays: libcontainer starts
+	// exec'd processes in it.
+	return unmountRootfs(r.rootfs)
+}
+
+func (r *treeRestore) reportPipe() (*os.File, error) {
+	rd, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	r.report = rd
+	return w, nil
+}
+
+// spec is the restore container's spec; the init's configuration rides
+// in its environment.
+func (r *treeRestore) spec() (*specs.Spec, error) {
+	o := r.o
+	work, log, lazyLog := dirFd(1), restoreLog, "lazy-pages.log"
+	if o.LazyPages {
+		// The restore and the lazy-pages daemon meet at a socket in their
+		// work dir: use the container's own directory, so two lazy
+		// restores of the same images never share one, and keep the logs
+		// in the work path.
+		work = fmt.Sprintf("/proc/self/fd/%d", nsinit.LockFd)
+		log, lazyLog = dirFd(1)+"/"+log, dirFd(1)+"/"+lazyLog
+	}
+	opts := criu.RestoreOpts{
+		Common:    criuCommon(o.CRIU, dirFd(0), work, log),
+		PidFile:   fmt.Sprintf("/proc/self/fd/%d/%s", nsinit.LockFd, rootPidFile),
+		LazyPages: o.LazyPages,
+		TCPClose:  o.CRIU.TCPClose,
+	}
+	cfg := &nsinit.Config{CRIU: r.criu, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile}
+	if o.LazyPages {
+		cfg.LazyPages = criu.LazyPagesArgs(criuCommon(CRIUOptions{}, dirFd(0), work, lazyLog))
+	}
+	cfgJSON, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	spec := specgen.Restore(specgen.Options{
+		Args:        []string{r.rt.Self, "nsinit", o.ID},
+		Env:         []string{"PATH=" + os.Getenv("PATH"), nsinit.ConfigEnv + "=" + string(cfgJSON)},
+		CgroupsPath: r.rt.cgroupsPath(o.ID),
+	})
+	return spec, nil
+}
+
+// await reads the init's report: CRIU's verdict.
+func (r *treeRestore) await() error {
+	if err := json.NewDecoder(r.report).Decode(&r.rep); err != nil {
+		return fmt.Errorf("container init died before reporting: %w", initExit(r.proc))
+	}
+	if r.rep.Error != "" {
+		return criu.WithLog(errors.New(r.rep.Error), filepath.Join(r.work.Name(), restoreLog))
+	}
+	return nil
+}
+
+// record finds the restored root's host pid and writes it down.
+func (r *treeRestore) record() error {
+	initPid, err := r.proc.Pid()
+	if err != nil {
+		return err
+	}
+	if r.rootPid, err = childWithNsPid(initPid, r.rep.RootPid); err != nil {
+		return err
+	}
+	r.meta.RootPid, r.meta.RootNsPid = r.rootPid, r.rep.RootPid
+	if err := bundle.WriteMeta(r.lock.Dir, r.meta); err != nil {
+		return err
+	}
+	if r.o.PidFile != "" {
+		return writePidFile(r.o.PidFile, r.rootPid)
+	}
+	return nil
+}
+
+// dirFd is how CRIU, inside the container, reaches the i-th directory the
+// init hands it.
+func dirFd(i int) string { return "/proc/self/fd/" + strconv.Itoa(nsinit.DirFds+i) }
+
+func criuCommon(o CRIUOptions, images, work, log string) criu.Common {
+	return criu.Common{
+		ImagesDir: images, WorkDir: work, LogFile: log, Verbosity: 4,
+		TCPEstablished: o.TCPEstablished, ExtUnixSk: o.ExtUnixSk,
+		FileLocks: o.FileLocks, ShellJob: o.ShellJob, Extra: o.Extra,
+	}
+}
+
+// cgroupsPath keeps our containers together, apart from other runtimes',
+// and apart from those of another --root that use the same id.
+func (rt *Runtime) cgroupsPath(id string) string {
+	sum := sha256.Sum256([]byte(rt.Root.Dir))
+	return fmt.Sprintf("/criu-ns-runtime/%x/%s", sum[:4], id)
+}
+
+// createContainer hands spec to libcontainer with the root made absolute
+// (libcontainer would resolve it against our cwd).
+func createContainer(dir, id string, spec *specs.Spec) (*libcontainer.Container, error) {
+	s := *spec
+	root := *spec.Root
+	root.Path = bundle.RootfsPath(dir)
+	s.Root = &root
+	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{CgroupName: id, Spec: &s})
+	if err != nil {
+		return nil, fmt.Errorf("container config: %w", err)
+	}
+	return libcontainer.Create(bundle.LibcontainerRoot(dir), id, cfg)
+}
+
+// initExit describes how the init process ended, for error messages.
+func initExit(p *libcontainer.Process) error {
+	st, err := p.Wait()
+	if err != nil && st == nil {
+		return err
+	}
+	return fmt.Errorf("init %s", st)
+}
