@@ -5,6 +5,10 @@
 //
 //	CRIU_NS_RUNTIME=/path/to/criu-ns-runtime  use this binary instead of
 //	                                          building ./cmd/criu-ns-runtime
+//	CRIU_NS_WORKLOAD=/path/to/workload        copy this static build of
+//	                                          ./tests/workload instead of
+//	                                          building it (tests/vm: no Go
+//	                                          builds in the guest)
 //	CRIU_NS_TEST_TMPDIR=DIR                   where temporary directories go
 //	                                          (default /var/tmp)
 package tests
@@ -83,7 +87,14 @@ func runMain(m *testing.M) int {
 			goBuild(modRoot, nil, runtimeBin, "./cmd/criu-ns-runtime")
 		}
 		workloadBin = filepath.Join(binDir, "workload")
-		goBuild(modRoot, []string{"CGO_ENABLED=0"}, workloadBin, "./tests/workload")
+		if src := os.Getenv("CRIU_NS_WORKLOAD"); src != "" {
+			// A copy: the workload's path tells this run's processes apart.
+			if err := copyFile(src, workloadBin, 0o755); err != nil {
+				fatalf("CRIU_NS_WORKLOAD: %v", err)
+			}
+		} else {
+			goBuild(modRoot, []string{"CGO_ENABLED=0"}, workloadBin, "./tests/workload")
+		}
 
 		fmt.Fprintf(os.Stderr, "tests: runtime %s, criu %s, workload %s, tmp %s\n",
 			runtimeBin, criuBin, workloadBin, baseDir)
@@ -163,4 +174,12 @@ func goBuild(dir string, env []string, out, pkg string) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, mode)
 }
