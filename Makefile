@@ -7,7 +7,7 @@ GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.gitCommit=$(GIT_COMMIT)
 UNIT_PKGS := ./bundle/... ./specgen/... ./shim/... ./internal/... ./criuns/... ./cmd/...
 
-.PHONY: all deps build install lint unit integration test e2e bench bench-smoke demo clean
+.PHONY: all deps build install lint unit integration test e2e test-vm bench bench-smoke demo clean
 
 all: build
 
@@ -40,6 +40,12 @@ e2e: deps build
 	scripts/install-e2e-deps.sh
 	E2E_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -v ./tests/e2e/
 
+# test-vm runs the integration suite again in a QEMU guest (TCG) with Debian
+# 12's own kernel 6.1 (cgroup v2, soft-dirty): see tests/vm.
+test-vm: deps build
+	scripts/install-vm-deps.sh
+	CRIU_NS_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m -v ./tests/vm/
+
 # bench compares the runtime with bare CRIU; it asserts no timings.
 bench: deps build
 	$(GO) run ./bench -runtime $(CURDIR)/$(BIN) -out bench/results
@@ -48,7 +54,7 @@ bench: deps build
 bench-smoke: build
 	$(GO) run ./bench -smoke -runtime $(CURDIR)/$(BIN)
 
-test: deps build lint unit integration e2e bench-smoke
+test: deps build lint unit integration e2e bench-smoke test-vm
 
 demo: deps build
 	scripts/demo.sh $(CURDIR)/$(BIN)
