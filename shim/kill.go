@@ -10,16 +10,24 @@ import (
 // container.
 func (rt *Runtime) Kill(id string, sig unix.Signal, all bool) error {
 	return rt.withLibcontainer(id, func(c *container) error {
-		if status, err := c.ct.Status(); err != nil {
+		status, err := c.ct.Status()
+		if err != nil {
 			return err
-		} else if status == libcontainer.Stopped {
+		}
+		if status == libcontainer.Stopped && !all {
 			return ErrNotRunning
 		}
 		if !all {
 			return c.ct.Signal(sig)
 		}
+		// With --all, a stopped container is no error: as runc 1.1 does,
+		// signal what is left in its cgroup (a shared pid namespace
+		// outlives the init), and succeed when nothing is (as runc 1.2+).
 		pids, err := c.ct.Processes()
 		if err != nil {
+			if status == libcontainer.Stopped {
+				return nil // its cgroup is gone with it
+			}
 			return err
 		}
 		for _, pid := range pids {
