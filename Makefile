@@ -35,10 +35,16 @@ unit:
 integration: build
 	CRIU_NS_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m -v ./tests/
 
-# e2e drives the runtime through podman, containerd and runtime-tools.
+# e2e drives the runtime through podman, containerd 1.6 (ctr), containerd
+# 2.x's CRI (crictl) and runtime-tools. A tool still missing once the
+# installers ran fails the tests; E2E_ALLOW_SKIP=1 skips them instead, and
+# the run's last line says so.
+E2E_SKIP_NOTE := $(CURDIR)/bin/e2e-skip-note
 e2e: deps build
-	scripts/install-e2e-deps.sh
-	E2E_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 20m -v ./tests/e2e/
+	scripts/install-e2e-deps.sh || [ "$$E2E_ALLOW_SKIP" = 1 ]
+	@rm -f $(E2E_SKIP_NOTE)
+	E2E_RUNTIME=$(CURDIR)/$(BIN) E2E_SKIP_NOTE=$(E2E_SKIP_NOTE) $(GO) test -count=1 -timeout 40m -v ./tests/e2e/; \
+		rc=$$?; if [ -f $(E2E_SKIP_NOTE) ]; then cat $(E2E_SKIP_NOTE); fi; exit $$rc
 
 # test-vm runs the integration suite again in a QEMU guest (TCG) with Debian
 # 12's own kernel 6.1 (cgroup v2, soft-dirty): see tests/vm.
@@ -54,7 +60,9 @@ bench: deps build
 bench-smoke: build
 	$(GO) run ./bench -smoke -runtime $(CURDIR)/$(BIN)
 
+# When E2E_ALLOW_SKIP=1 made the e2e tests skip, the last line says so.
 test: deps build lint unit integration e2e bench-smoke test-vm
+	@if [ -f $(E2E_SKIP_NOTE) ]; then cat $(E2E_SKIP_NOTE); fi
 
 demo: deps build
 	scripts/demo.sh $(CURDIR)/$(BIN)

@@ -254,6 +254,10 @@ func TestContainerdCheckpointRestore(t *testing.T) {
 		return v.n > before.n+3, v.String()
 	})
 	t.Logf("restored and continued: %s -> %s", before, after)
+	// ctr asked the runtime under test (not Debian's runc) for both.
+	requireServed(t, callLog, "containerd-shim", "checkpoint", id, "--image-path", "--work-path", "--file-locks", "--leave-running")
+	requireServed(t, callLog, "containerd-shim", "restore", id,
+		"--image-path", "--work-path", "--detach", "--pid-file", "-no-subreaper", "--bundle")
 	c.removeContainer(id)
 	t.Logf("containerd checkpoint/restore test took %.1fs", time.Since(start).Seconds())
 }

@@ -105,6 +105,12 @@ func (p *podmanEnv) status(name string) string {
 	return strings.TrimSpace(out)
 }
 
+// id returns the container's full id.
+func (p *podmanEnv) id(name string) string {
+	p.t.Helper()
+	return strings.TrimSpace(p.must(30*time.Second, "inspect", "--format", "{{.Id}}", name))
+}
+
 // counter returns all counter lines the container printed so far.
 func (p *podmanEnv) counter(name string) []counterValue {
 	out, err := p.run(30*time.Second, "logs", name)
@@ -217,5 +223,14 @@ func TestPodmanCheckpointRestore(t *testing.T) {
 		t.Fatalf("original %s: status %q after restoring the copy", name, s)
 	}
 	t.Logf("both running: %s=%s %s=%s", name, orig, other, copied)
+
+	// podman and conmon asked the runtime under test for every
+	// checkpoint and restore (podman 4.3 repeats --leave-running).
+	id, otherID := p.id(name), p.id(other)
+	restoreFlags := []string{"--bundle", "--pid-file", "--detach", "--image-path", "--work-path"}
+	requireServed(t, callLog, "podman", "checkpoint", id, "--image-path", "--work-path")
+	requireServed(t, callLog, "conmon", "restore", id, restoreFlags...)
+	requireServed(t, callLog, "podman", "checkpoint", id, "--image-path", "--work-path", "--leave-running", "--leave-running")
+	requireServed(t, callLog, "conmon", "restore", otherID, restoreFlags...)
 	t.Logf("podman checkpoint/restore test took %.1fs", time.Since(start).Seconds())
 }
