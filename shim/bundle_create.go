@@ -28,6 +28,9 @@ type BundleOptions struct {
 	NoPivot       bool
 	NoNewKeyring  bool
 	SystemdCgroup bool
+	// pidNamespace replaces the pid namespace the bundle joins (a restore
+	// nested in its pod's namespace, bundle_pidnest.go).
+	pidNamespace string
 }
 
 // CreateOptions describe create and run.
@@ -98,6 +101,7 @@ func (rt *Runtime) newBundleContainer(id string, o BundleOptions) (*bundle.Lock,
 	})
 	if err == nil {
 		relaxConfig(cfg)
+		setPidNamespace(cfg, o.pidNamespace)
 		err = bundle.WriteMeta(lock.Dir, &bundle.Meta{ID: id, Kind: bundle.KindBundle, Bundle: dir, Created: time.Now().UTC()})
 	}
 	var ct *libcontainer.Container

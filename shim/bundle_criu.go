@@ -111,11 +111,7 @@ func (bundleKind) restore(rt *Runtime, o RestoreOptions) (*Restored, error) {
 			return nil, err
 		}
 	}
-	var proc *libcontainer.Process
-	err = rt.startBundle(o.ID, o.PidFile, o.Bundle, func(ct *libcontainer.Container, p *libcontainer.Process) error {
-		proc = p
-		return ct.Restore(p, opts)
-	})
+	proc, err := rt.restoreBundle(o, opts)
 	if err != nil {
 		return nil, err
 	}
