@@ -2,7 +2,8 @@
 # Installs what the end-to-end tests in tests/e2e need, idempotently (root):
 #   - container managers: podman (+ conmon, containers-common), containerd (+ ctr)
 #   - Debian's runc 1.1.5 (reference runtime for the runtime-tools baseline)
-#   - busybox-static (the test image's rootfs is built from it)
+#   - busybox-static (the test images' rootfs is built from it)
+#   - containerd 2.x and crictl at pinned versions (scripts/install-cri-tools.sh)
 #   - the OCI runtime-tools validation executables, built from the Go module
 #     github.com/opencontainers/runtime-tools into $RT_DIR/validation/*.t
 # CRIU itself is installed by scripts/install-criu.sh.
@@ -32,6 +33,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # Debian's containerd package starts a system containerd where an init system
 # runs; the tests use their own private daemon and do not need it.
+
+# containerd 2.x and crictl for the CRI test, built from the Go module proxy.
+"$(dirname "$0")/install-cri-tools.sh"
 
 # --- runtime-tools validation executables ---------------------------------
 # v0.9.0 is the only runtime-tools version the module proxy serves. It predates

@@ -1,5 +1,5 @@
 // Package e2e drives the OCI runtime through real container managers
-// (podman + conmon, containerd 1.6 + ctr)
+// (podman + conmon, containerd 1.6 + ctr, containerd 2.x's CRI + crictl)
 // and through the OCI runtime-tools validation suite.
 //
 // Environment:
@@ -7,6 +7,7 @@
 //	E2E_RUNTIME              runtime binary (default ../../bin/criu-ns-runtime)
 //	E2E_RUNTIME_NAME         name the managers know it by (default criu-ns-runtime)
 //	E2E_RUNTIME_TOOLS_DIR    built runtime-tools tree (default /var/cache/criu-ns-runtime/runtime-tools)
+//	E2E_CRI_BIN_DIR          containerd 2.x and crictl (default: scripts/install-cri-tools.sh's cache)
 //	E2E_NO_INSTALL=1         do not run scripts/install-*.sh when a dependency is missing
 //	E2E_ALLOW_SKIP=1         skip, instead of fail, when a dependency is missing
 //	E2E_SKIP_NOTE            file that gets the skip note too (the Makefile prints it last)
@@ -97,7 +98,7 @@ func missingDeps() []string {
 	if _, err := os.Stat(filepath.Join(runtimeToolsDir(), "runtimetest")); err != nil {
 		missing = append(missing, "runtime-tools runtimetest in "+runtimeToolsDir())
 	}
-	return missing
+	return append(missing, missingCRITools()...)
 }
 
 func TestMain(m *testing.M) {
