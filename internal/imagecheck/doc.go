@@ -17,14 +17,18 @@
 //     this machine's architecture and has the parts CRIU dereferences;
 //     a live or stopped task also has an mm image that decodes and a
 //     pagemap image.
-//   - every pagemap-*.img decodes, and the pages CRIU wrote for it (entries
-//     flagged PE_PRESENT, after CRIU's own compatibility rule for old
-//     images) add up exactly to the size of the pages-<pages_id>.img its
-//     head names. Pages files are only stat'ed, never read.
+//   - every pagemap CRIU reads (pagemap-<pid>.img of each task of
+//     pstree.img, and every pagemap-shmem-*.img) decodes, and the pages
+//     CRIU wrote for it (entries flagged PE_PRESENT, after CRIU's own
+//     compatibility rule for old images) add up exactly to the size of the
+//     pages-<pages_id>.img its head names. Pages files are only stat'ed,
+//     never read. Pagemaps of other pids, left by an older dump into the
+//     same directory, CRIU never opens, and neither does Check.
 //   - a parent link (incremental dumps) resolves to a directory with its
 //     own inventory.img, without looping back; pages a pagemap keeps in
 //     the parent (PE_PARENT) have a pagemap there; and the parent's
-//     inventory and pagemaps pass the same checks, up the chain.
+//     inventory and those same pagemaps pass the same checks, up the
+//     chain.
 //
 // It does not check the rest (files, sockets, namespaces, the memory's
 // contents): CRIU reports those itself, early and clearly enough.

@@ -57,6 +57,7 @@ const parentLink = "parent" // CRIU's CR_PARENT_LINK
 func Check(dir string) error {
 	visited := map[fileID]bool{}
 	d := &imageDir{top: dir, path: dir, pageSize: int64(os.Getpagesize())}
+	var tasks []uint32 // the pids of pstree.img
 	for {
 		id, err := idOf(d.path)
 		if err != nil {
@@ -68,7 +69,7 @@ func Check(dir string) error {
 		}
 		if d.rel == "" {
 			// Only the top directory is restored from; parents lend pages.
-			if err := d.checkTasks(); err != nil {
+			if tasks, err = d.checkTasks(); err != nil {
 				return err
 			}
 		}
@@ -76,7 +77,7 @@ func Check(dir string) error {
 		if err != nil {
 			return err
 		}
-		if err := d.checkPages(parent); err != nil {
+		if err := d.checkPages(tasks, parent); err != nil {
 			return err
 		}
 		if parent == nil {
@@ -125,23 +126,26 @@ func (d *imageDir) checkInventory() error {
 	return nil
 }
 
-// checkTasks checks the images every task of pstree.img needs.
-func (d *imageDir) checkTasks() error {
+// checkTasks checks the images every task of pstree.img needs and
+// returns the tasks' pids.
+func (d *imageDir) checkTasks() ([]uint32, error) {
 	const name = "pstree.img"
 	entries, err := d.decode(name, "PSTREE", &pstree.PstreeEntry{})
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var pids []uint32
 	for _, e := range entries {
 		task, ok := e.Message.(*pstree.PstreeEntry)
 		if !ok {
-			return d.fail(name, "does not decode as a process tree: the image is corrupt")
+			return nil, d.fail(name, "does not decode as a process tree: the image is corrupt")
 		}
 		if err := d.checkTask(task); err != nil {
-			return err
+			return nil, err
 		}
+		pids = append(pids, task.GetPid())
 	}
-	return nil
+	return pids, nil
 }
 
 func (d *imageDir) checkTask(task *pstree.PstreeEntry) error {
@@ -249,25 +253,29 @@ func (d *imageDir) resolveParent(visited map[fileID]bool) (*imageDir, error) {
 	return &imageDir{top: d.top, path: link, rel: d.rel + parentLink + "/", pageSize: d.pageSize}, nil
 }
 
-// checkPages checks every pagemap of the directory against the pages
-// file it names, and against the parent for pages kept there.
-func (d *imageDir) checkPages(parent *imageDir) error {
-	pagemaps, err := filepath.Glob(filepath.Join(d.path, "pagemap-*.img"))
+// checkPages checks the pagemaps CRIU reads from the directory, those of
+// the tasks and the shared memory ones, against the pages file each
+// names, and against the parent for pages kept there. Pagemaps of other
+// pids (left over from an older dump into the same directory) CRIU never
+// opens.
+func (d *imageDir) checkPages(tasks []uint32, parent *imageDir) error {
+	pagemaps, err := filepath.Glob(filepath.Join(d.path, "pagemap-shmem-*.img"))
 	if err != nil {
 		return err
 	}
+	for _, pid := range tasks {
+		p := filepath.Join(d.path, fmt.Sprintf("pagemap-%d.img", pid))
+		if _, err := os.Lstat(p); err == nil {
+			pagemaps = append(pagemaps, p)
+		}
+	}
 	slices.Sort(pagemaps)
-	namedBy := map[uint32]string{} // pages id -> the pagemap that names it
-	for _, p := range pagemaps {
+	for _, p := range slices.Compact(pagemaps) {
 		name := filepath.Base(p)
 		m, err := d.pagemap(name)
 		if err != nil {
 			return err
 		}
-		if other, ok := namedBy[m.pagesID]; ok {
-			return d.fail(name, "names pages-%d.img, as %s does: the images are corrupt", m.pagesID, other)
-		}
-		namedBy[m.pagesID] = name
 		if err := d.checkPagesFile(name, m); err != nil {
 			return err
 		}

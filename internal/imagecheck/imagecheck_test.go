@@ -66,13 +66,22 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// sleeper is the dumped process: it touches mib MiB and says it is ready.
+// sleeper is the dumped process: it touches mib MiB, and 1 MiB of shared
+// memory (CRIU dumps that through a pagemap-shmem image), and says it is
+// ready.
 func sleeper(spec string) {
 	mib, ready, _ := strings.Cut(spec, ":")
 	n, _ := strconv.Atoi(mib)
 	buf := make([]byte, n<<20)
 	for i := range buf {
 		buf[i] = byte(i)
+	}
+	shared, err := syscall.Mmap(-1, 0, 1<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED|syscall.MAP_ANON)
+	if err != nil {
+		os.Exit(1)
+	}
+	for i := range shared {
+		shared[i] = byte(i)
 	}
 	if err := os.WriteFile(ready, nil, 0o644); err != nil {
 		os.Exit(1)
@@ -211,6 +220,8 @@ type fixtureFacts struct {
 	pagemap    string // its pagemap image
 	pages      string // the pages file that pagemap names
 	pagesBytes int64
+	shmem      string // the pagemap of the shared memory
+	shmemPages string // the pages file it names
 }
 
 func facts(t testing.TB, dir string) fixtureFacts {
@@ -234,6 +245,13 @@ func facts(t testing.TB, dir string) fixtureFacts {
 		t.Fatal(err)
 	}
 	f.pagesBytes = st.Size()
+	shmem, _ := filepath.Glob(filepath.Join(dir, "pagemap-shmem-*.img"))
+	if len(shmem) != 1 {
+		t.Fatalf("the dump of the sleeper has shared memory pagemaps %q, want one", shmem)
+	}
+	f.shmem = filepath.Base(shmem[0])
+	head = decoded(t, dir, f.shmem, &pagemap.PagemapEntry{}).Entries[0].Message.(*pagemap.PagemapHead)
+	f.shmemPages = fmt.Sprintf("pages-%d.img", head.GetPagesId())
 	return f
 }
 
@@ -248,6 +266,23 @@ func TestRealImagesPass(t *testing.T) {
 	}
 	if err := Check(dir); err != nil {
 		t.Fatalf("a dump with a valid parent fails the check: %v", err)
+	}
+	// A pagemap of a pid the tree does not have, left over from an older
+	// dump into the same directory, is no concern of CRIU's.
+	dir = copyImages(t, fixture)
+	fx := facts(t, dir)
+	stale, err := os.ReadFile(filepath.Join(dir, fx.pagemap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pagemap-999999.img"), stale, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rewrite(t, dir, "pagemap-999999.img", &pagemap.PagemapEntry{}, func(img *crit.CriuImage) {
+		img.Entries[0].Message.(*pagemap.PagemapHead).PagesId = proto.Uint32(4242) // no such pages file
+	})
+	if err := Check(dir); err != nil {
+		t.Fatalf("a stale pagemap fails the check: %v", err)
 	}
 	// Pagemap entries without flags (older images) are pages in this dump.
 	dir = copyImages(t, fixture)
@@ -340,6 +375,8 @@ func TestDamagedImages(t *testing.T) {
 		{"pages with a page too many", truncate(fx.pages, fx.pagesBytes+ps), fx.pages,
 			[]string{fmt.Sprintf("has %d bytes", fx.pagesBytes+ps), "do not match"}},
 		{"pages missing", remove(fx.pages), fx.pages, []string{"is missing", fx.pagemap}},
+		{"shared memory pages truncated", truncate(fx.shmemPages, 4096), fx.shmemPages,
+			[]string{"has 4096 bytes but " + fx.shmem + " maps", "the image is truncated"}},
 		{"pages a directory", func(t *testing.T, dir string) {
 			remove(fx.pages)(t, dir)
 			os.Mkdir(filepath.Join(dir, fx.pages), 0o755)
