@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/imagecheck"
 )
 
 // Containers created from a manager's bundle are checkpointed and restored
@@ -92,6 +93,9 @@ func (bundleKind) restore(rt *Runtime, o RestoreOptions) (*Restored, error) {
 	}
 	image, err := imageDir(o.ImagePath)
 	if err != nil {
+		return nil, err
+	}
+	if err := imagecheck.Check(image); err != nil {
 		return nil, err
 	}
 	work, err := absOrEmpty(o.WorkPath)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criu"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/imagecheck"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/mountns"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/nsinit"
 	"github.com/criu-ns-runtime/criu-ns-runtime/specgen"
@@ -109,6 +110,9 @@ func (r *treeRestore) prepare() error {
 	warmCgroupAttach()
 	images, err := imageDir(r.o.ImagePath)
 	if err != nil {
+		return err
+	}
+	if err := imagecheck.Check(images); err != nil {
 		return err
 	}
 	if r.images, err = os.Open(images); err != nil {

@@ -172,6 +172,13 @@ func (e *env) mustFail(want []string, args ...string) string {
 
 func checkFailure(t *testing.T, r result, want []string) string {
 	t.Helper()
+	return checkFailureFrom(t, r, errPrefix, want)
+}
+
+// checkFailureFrom is checkFailure for a front end whose messages start
+// with prefix.
+func checkFailureFrom(t *testing.T, r result, prefix string, want []string) string {
+	t.Helper()
 	if r.code == 0 {
 		t.Fatalf("unexpected success: %s", r)
 	}
@@ -185,8 +192,8 @@ func checkFailure(t *testing.T, r result, want []string) string {
 		t.Errorf("no error message on stderr: %s", r)
 	case strings.Contains(msg, "\n"):
 		t.Errorf("stderr has %d lines, want exactly one: %s", strings.Count(msg, "\n")+1, r)
-	case !strings.HasPrefix(msg, errPrefix):
-		t.Errorf("stderr does not start with %q: %s", errPrefix, r)
+	case !strings.HasPrefix(msg, prefix):
+		t.Errorf("stderr does not start with %q: %s", prefix, r)
 	}
 	if len(want) > 0 {
 		found := false
@@ -472,7 +479,8 @@ func isLog(name string) bool {
 	return strings.HasSuffix(name, ".log") || strings.HasPrefix(name, "stats-")
 }
 
-// hashDir returns the sha256 of every file below dir by relative path.
+// hashDir returns the sha256 of every file below dir by relative path; a
+// symbolic link (an incremental dump's parent) stands for its target.
 func hashDir(t *testing.T, dir string) map[string]string {
 	t.Helper()
 	sums := map[string]string{}
@@ -480,12 +488,17 @@ func hashDir(t *testing.T, dir string) map[string]string {
 		if err != nil || d.IsDir() {
 			return err
 		}
+		rel, _ := filepath.Rel(dir, p)
+		if d.Type()&fs.ModeSymlink != 0 {
+			target, err := os.Readlink(p)
+			sums[rel] = "symlink to " + target
+			return err
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
 			return err
 		}
 		sum := sha256.Sum256(b)
-		rel, _ := filepath.Rel(dir, p)
 		sums[rel] = hex.EncodeToString(sum[:])
 		return nil
 	})
