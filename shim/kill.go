@@ -1,29 +1,51 @@
 package shim
 
 import (
+	"errors"
+
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/pidfd"
 )
 
 // Kill sends sig to the container's init (a tree container's init
-// forwards it to the restored tree); with all, to every process in the
-// container.
+// forwards it to the restored tree), through a pidfd checked against the
+// init's start time. With all, it signals every process of the
+// container's cgroup, frozen meanwhile so none escapes by forking; on a
+// stopped container that succeeds with nothing to signal, as in runc 1.1.
 func (rt *Runtime) Kill(id string, sig unix.Signal, all bool) error {
-	return rt.withLibcontainer(id, func(c *container) error {
-		if status, err := c.ct.Status(); err != nil {
-			return err
-		} else if status == libcontainer.Stopped {
-			return ErrNotRunning
-		}
-		if !all {
-			return c.ct.Signal(sig)
-		}
-		pids, err := c.ct.Processes()
+	return rt.withContainer(id, func(c *container) error {
+		status, err := c.status()
 		if err != nil {
 			return err
 		}
-		for _, pid := range pids {
-			unix.Kill(pid, sig)
+		if status == libcontainer.Stopped {
+			if all {
+				return nil
+			}
+			return ErrNotRunning
+		}
+		if all {
+			cg, err := rt.cgroupOf(c)
+			if err != nil {
+				return err
+			}
+			return signalCgroup(cg, sig)
+		}
+		init, err := c.init()
+		if err != nil {
+			return ErrNotRunning
+		}
+		defer init.Close()
+		if err := init.Signal(sig); err != nil {
+			if errors.Is(err, pidfd.ErrGone) {
+				return ErrNotRunning
+			}
+			return err
+		}
+		if sig == unix.SIGKILL && status == libcontainer.Paused {
+			c.ct.Resume() // a frozen cgroup v1 task takes SIGKILL only once thawed
 		}
 		return nil
 	})
