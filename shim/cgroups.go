@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,7 +57,8 @@ func (rt *Runtime) containerCgroup(id string, ct *libcontainer.Container) (cgrou
 	if ct != nil {
 		if st, err := ct.State(); err == nil {
 			cfg := ct.Config()
-			return manager.NewWithPaths(cfg.Cgroups, st.CgroupPaths)
+			// A copy: libcontainer's Destroy empties the map it shares.
+			return manager.NewWithPaths(cfg.Cgroups, maps.Clone(st.CgroupPaths))
 		}
 	}
 	return manager.New(&cgroups.Cgroup{Path: rt.cgroupsPath(id), Resources: &cgroups.Resources{}})
@@ -129,7 +131,7 @@ func killCgroup(m cgroups.Manager) error {
 // removeCgroup removes cgroup m in every hierarchy, then the parents the
 // runtime made for it, where they are empty.
 func removeCgroup(m cgroups.Manager) error {
-	paths := m.GetPaths()
+	paths := maps.Clone(m.GetPaths()) // Destroy empties the manager's map
 	err := m.Destroy()
 	unlock := lockCgroupParents(true)
 	defer unlock()

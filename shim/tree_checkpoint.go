@@ -136,7 +136,8 @@ func (treeKind) checkpoint(rt *Runtime, c *container, o CheckpointOptions) error
 	init.Wait(-1)
 	crashpoint.Hit("checkpoint.after-tree-exit")
 	if c.meta.Ephemeral {
-		return rt.Delete(o.ID, false)
+		// Its janitor may be at it too: gone is as good as deleted.
+		return rt.Delete(o.ID, true)
 	}
 	return nil
 }
