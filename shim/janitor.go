@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/crashpoint"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/pidfd"
 )
 
@@ -37,6 +38,7 @@ func (rt *Runtime) startJanitor(id string, created time.Time) (*os.File, error) 
 	defer r.Close()
 	cmd := exec.Command(rt.Self, "--root", rt.Root.Dir, JanitorCommand, id, created.Format(time.RFC3339Nano))
 	cmd.ExtraFiles = []*os.File{r}
+	cmd.Env = crashpoint.Strip(os.Environ())
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // stdio: /dev/null
 	if err := cmd.Start(); err != nil {
 		w.Close()

@@ -284,6 +284,7 @@ func (rt *Runtime) finishCheckpoint(c *container, j *checkpointJournal, status *
 		if err := j.Swap.Abort(); err != nil {
 			return 0, fmt.Errorf("checkpoint %s: %w", c.id, err)
 		}
+		crashpoint.Hit("checkpoint.abort.after-remove")
 	}
 	return outcome, bundle.RemoveJournal(c.dir)
 }

@@ -94,6 +94,7 @@ func (treeKind) restore(rt *Runtime, o RestoreOptions) (*Restored, error) {
 func (r *treeRestore) onUndo(f func()) { r.undo = append(r.undo, f) }
 
 func (r *treeRestore) rollback() {
+	crashpoint.Hit("restore.rollback")
 	for i := len(r.undo) - 1; i >= 0; i-- {
 		r.undo[i]()
 	}
@@ -335,6 +336,7 @@ func (rt *Runtime) destroyHalfMade(id string, ct *libcontainer.Container) {
 	if err == nil {
 		killCgroup(cg)
 	}
+	crashpoint.Hit("restore.rollback.after-kill")
 	ct.Destroy()
 	if err == nil {
 		removeCgroup(cg)

@@ -7,5 +7,19 @@
 // they would in real life.
 package crashpoint
 
+import "strings"
+
 // Env names the point at which a faultinject build kills itself.
 const Env = "CRIU_NS_CRASHPOINT"
+
+// Strip returns env without the crash point, for helper processes of the
+// runtime (the janitor) that must not die where the command does.
+func Strip(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, Env+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

@@ -8,11 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// target is read once: the processes this one starts (the container's
-// init, helpers) must not die at a point of the same name.
+// target stays in the environment: a re-exec of this process (criu-ns
+// mode's private mount namespace) must die at the same point. Helpers
+// that run runtime code are started without it (Strip).
 var target = os.Getenv(Env)
-
-func init() { os.Unsetenv(Env) }
 
 // Hit SIGKILLs this process if name is the point $CRIU_NS_CRASHPOINT named.
 func Hit(name string) {
