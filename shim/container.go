@@ -74,8 +74,10 @@ func unreadable(path string, err error) error {
 }
 
 // status is libcontainer's status of c; Stopped when libcontainer's
-// state is gone, or when a restore of a tree never got as far as a
-// running tree (it is not running, whatever is left of it).
+// state is gone, when a restore of a tree never got as far as a running
+// tree, or when the tree's root has ended (its init lingers a moment, for
+// a dump that may still be running): it is not running, whatever is left
+// of it.
 func (c *container) status() (libcontainer.Status, error) {
 	if c.broken != nil {
 		return 0, c.broken
@@ -83,7 +85,12 @@ func (c *container) status() (libcontainer.Status, error) {
 	if c.ct == nil || c.meta == nil || c.meta.Restoring() {
 		return libcontainer.Stopped, nil
 	}
-	return c.ct.Status()
+	st, err := c.ct.Status()
+	if err == nil && st != libcontainer.Stopped && c.meta.Kind == bundle.KindTree &&
+		c.meta.RootStartTime != 0 && !c.root().Alive() {
+		return libcontainer.Stopped, nil
+	}
+	return st, err
 }
 
 // init is the container's init process, held by a pidfd checked against

@@ -42,7 +42,7 @@ func (rt *Runtime) delete(c *container, force bool) error {
 		if !force && !c.leftover() {
 			switch {
 			case c.broken != nil:
-				return fmt.Errorf("cannot delete container %s: %v, and its processes still run (use --force to kill them)", c.id, c.broken)
+				return fmt.Errorf("cannot delete container %s: %v, and its processes still run (use --force to kill them)", c.id, errors.Unwrap(c.broken))
 			default:
 				status, _ := c.status()
 				return fmt.Errorf("cannot delete container %s that is not stopped: %s (use --force)", c.id, status)

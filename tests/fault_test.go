@@ -568,3 +568,40 @@ func TestFaultCriuNsRestore(t *testing.T) {
 		})
 	}
 }
+
+// A checkpoint retried while the CRIU of a killed one still runs waits for
+// it (the CRIU's waiting parent holds the container's lock), finishes the
+// killed one's transaction, and then dumps: it never runs a second CRIU
+// on a tree the first one holds.
+func TestFaultRetryWhileCRIURuns(t *testing.T) {
+	e := newEnv(t)
+	img := makeImages(t, "-mem", "8", "-child")
+	rec := recorder(t)
+	id := cid("retry")
+	e.mustRun("restore", "-d", "--image-path", img.dir, id)
+	host := e.checkTree(id, img, true)
+	ck := filepath.Join(t.TempDir(), "ck")
+	manifest := filepath.Join(t.TempDir(), "manifest")
+	// A post-dump script that takes a second: the killed command's CRIU
+	// is still at work when the retry starts.
+	slow := filepath.Join(t.TempDir(), "slow.sh")
+	if err := os.WriteFile(slow, []byte("#!/bin/sh\n[ \"$CRTOOLS_SCRIPT_ACTION\" = post-dump ] && sleep 1\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.runFaulted("checkpoint.after-criu-start", []string{"CRIU_NS_TEST_MANIFEST=" + manifest},
+		"--criu", rec, "checkpoint", "--leave-running", "--image-path", ck, id, "--", "--action-script", slow)
+	again := filepath.Join(t.TempDir(), "again")
+	r := e.mustRun("checkpoint", "--leave-running", "--image-path", again, id)
+	if !strings.Contains(notes(r), "finished the checkpoint") {
+		t.Errorf("the retry did not say it finished the killed checkpoint: %s", r)
+	}
+	if got := classify(t, ck, nil, manifest); got != "new" {
+		t.Errorf("the killed checkpoint's image dir holds the %s images", got)
+	}
+	e.checkRuns(id, host, img)
+	e.checkRestores(again, img)
+	e.mustRun("delete", "--force", id)
+	waitGone(t, host)
+	assertNothingBeside(t, ck)
+	e.assertNothingLeft()
+}
