@@ -272,7 +272,7 @@ func TestFaultCheckpoint(t *testing.T) {
 		point string
 		// images: what the image dir must hold once the next command has
 		// run; "new" means the tree ended too without --leave-running.
-		images string
+		images  string
 		failing bool // CRIU fails (a post-dump script), so the abort path runs
 	}{
 		{"checkpoint.after-journal", "old", false},
