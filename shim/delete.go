@@ -3,6 +3,7 @@ package shim
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/opencontainers/cgroups"
@@ -70,7 +71,40 @@ func (rt *Runtime) delete(c *container, force bool) error {
 		return fmt.Errorf("delete %s: %w", c.id, err)
 	}
 	crashpoint.Hit("delete.after-cgroups")
+	if err := settleJournal(c); err != nil {
+		return fmt.Errorf("delete %s: %w", c.id, err)
+	}
 	return rt.Root.Remove(c.id)
+}
+
+// settleJournal ends a checkpoint transaction that recover could not
+// (the container's meta.json is unreadable) before the journal goes with
+// the container: it is committed if CRIU said the dump succeeded, rolled
+// back if CRIU said it failed, and its dump kept beside the image dir if
+// nobody can tell, since it may be the tree's last state.
+func settleJournal(c *container) error {
+	var j checkpointJournal
+	if err := bundle.ReadJournal(c.dir, &j); err != nil {
+		return nil // none, or unreadable: nothing to act on
+	}
+	done, err := j.Swap.Committed()
+	status := readDumpStatus(c.dir)
+	switch {
+	case err != nil:
+		return err
+	case done || status != nil && status.OK():
+		err = j.Swap.Commit()
+	case status != nil:
+		err = j.Swap.Abort()
+	default:
+		if _, statErr := os.Stat(j.Swap.Staging); statErr == nil {
+			_, err = j.Swap.Keep(".unverified")
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return bundle.RemoveJournal(c.dir)
 }
 
 // leftover says whether what runs of c is only what a command that died

@@ -83,3 +83,31 @@ func TestCorruptStateFiles(t *testing.T) {
 		}
 	}
 }
+
+// A checkpoint a killed command left, in a container whose meta.json is
+// then corrupt: delete --force still settles the checkpoint (CRIU said it
+// succeeded, so it is committed) and leaves no staging directory.
+func TestCorruptMetaDuringCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	img := makeImages(t, "-mem", "8", "-child")
+	rec := recorder(t)
+	id := cid("cm")
+	e.mustRun("restore", "-d", "--image-path", img.dir, id)
+	host := e.checkTree(id, img, true)
+	ck := filepath.Join(t.TempDir(), "ck")
+	manifest := filepath.Join(t.TempDir(), "manifest")
+	e.runFaulted("checkpoint.after-criu-exit", []string{"CRIU_NS_TEST_MANIFEST=" + manifest},
+		"--criu", rec, "checkpoint", "--leave-running", "--image-path", ck, id)
+	meta := filepath.Join(e.root, id, "meta.json")
+	if err := os.WriteFile(meta, []byte("{garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.mustFail([]string{meta + " is corrupt"}, "state", id)
+	e.mustRun("delete", "--force", id)
+	waitGone(t, host)
+	if got := classify(t, ck, nil, manifest); got != "new" {
+		t.Errorf("the image dir holds the %s checkpoint", got)
+	}
+	assertNothingBeside(t, ck)
+	e.assertNothingLeft()
+}
