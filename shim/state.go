@@ -9,6 +9,7 @@ import (
 
 	"github.com/opencontainers/runc/libcontainer"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 )
@@ -165,7 +166,7 @@ func (rt *Runtime) List() ([]*State, error) {
 					// removed while we looked
 				case err != nil:
 					s = &State{OCIVersion: specs.Version, ID: ids[i], Status: StatusError, Bundle: dir,
-						Rootfs: bundle.RootfsPath(dir), Owner: "root",
+						Rootfs: bundle.RootfsPath(dir), Created: createdAt(dir), Owner: "root",
 						Annotations: map[string]string{AnnotationReason: err.Error()}}
 				}
 				found[i] = s
@@ -184,4 +185,18 @@ func (rt *Runtime) List() ([]*State, error) {
 		}
 	}
 	return states, nil
+}
+
+// createdAt is when the container in dir was made, for a container whose
+// files cannot be read: meta.json's record if it can be, else the birth
+// time of the directory, which its creation claimed.
+func createdAt(dir string) time.Time {
+	if m, err := bundle.ReadMeta(dir); err == nil {
+		return m.Created
+	}
+	var stx unix.Statx_t
+	if unix.Statx(unix.AT_FDCWD, dir, 0, unix.STATX_BTIME, &stx) == nil && stx.Mask&unix.STATX_BTIME != 0 {
+		return time.Unix(stx.Btime.Sec, int64(stx.Btime.Nsec)).UTC()
+	}
+	return time.Time{}
 }

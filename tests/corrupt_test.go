@@ -53,6 +53,9 @@ func TestCorruptStateFiles(t *testing.T) {
 				if list[0].ID != id || list[0].Status != "error" || !strings.Contains(list[0].Annotations["io.criu-ns-runtime.reason"], path) {
 					t.Errorf("list says %+v, want %s with status error naming %s", list[0], id, path)
 				}
+				if strings.HasPrefix(list[0].Created, "0001") {
+					t.Errorf("list says %s was created at %s", id, list[0].Created)
+				}
 				if out := e.mustRun("list").stdout; !strings.Contains(out, id) || !strings.Contains(out, "error") {
 					t.Errorf("list (table) does not show %s as error:\n%s", id, out)
 				}
