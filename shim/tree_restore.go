@@ -84,6 +84,9 @@ func (treeKind) restore(rt *Runtime, o RestoreOptions) (*Restored, error) {
 	for _, phase := range []func() error{r.prepare, r.stage, r.launch, r.await, r.record} {
 		if err := phase(); err != nil {
 			r.rollback()
+			if r.janitorDone != nil {
+				r.janitorDone.Close() // the janitor finds nothing left to do
+			}
 			return nil, err
 		}
 	}
@@ -108,9 +111,6 @@ func (r *treeRestore) release() {
 		}
 	}
 	r.lock.Unlock()
-	if r.proc == nil && r.janitorDone != nil {
-		r.janitorDone.Close() // failed: the janitor finds nothing to do
-	}
 }
 
 // prepare checks the input and claims the id.
