@@ -2,12 +2,14 @@
 # Go from PATH, else where the Go tarball installs it.
 GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin/criu-ns-runtime
+# The same runtime with named crash points compiled in, for tests/fault_test.go.
+FAULT_BIN := bin/criu-ns-runtime-faultinject
 PREFIX ?= /usr/local
 GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.gitCommit=$(GIT_COMMIT)
 UNIT_PKGS := ./bundle/... ./specgen/... ./shim/... ./internal/... ./criuns/... ./cmd/...
 
-.PHONY: all deps build install lint unit integration test e2e test-vm bench bench-smoke demo clean
+.PHONY: all deps build build-faultinject install lint unit integration test e2e test-vm bench bench-smoke demo clean
 
 all: build
 
@@ -19,6 +21,10 @@ deps:
 # seccomp: managers' containers come with seccomp profiles.
 build:
 	CGO_ENABLED=1 $(GO) build -tags seccomp -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/criu-ns-runtime
+
+# The fault-injection suite kills this build at named points (internal/crashpoint).
+build-faultinject:
+	CGO_ENABLED=1 $(GO) build -tags seccomp,faultinject -ldflags "$(LDFLAGS)" -o $(FAULT_BIN) ./cmd/criu-ns-runtime
 
 install: build
 	install -D -m 0755 $(BIN) $(PREFIX)/sbin/criu-ns-runtime
@@ -32,8 +38,9 @@ lint:
 unit:
 	$(GO) test -count=1 $(UNIT_PKGS)
 
-integration: build
-	CRIU_NS_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 30m -v ./tests/
+integration: build build-faultinject
+	CRIU_NS_RUNTIME=$(CURDIR)/$(BIN) CRIU_NS_RUNTIME_FAULTINJECT=$(CURDIR)/$(FAULT_BIN) \
+		$(GO) test -count=1 -timeout 30m -v ./tests/
 
 # e2e drives the runtime through podman, containerd 1.6 (ctr), containerd
 # 2.x's CRI (crictl) and runtime-tools. A tool still missing once the

@@ -2,6 +2,8 @@ package bundle
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -94,5 +96,71 @@ func TestIDsAndMeta(t *testing.T) {
 	}
 	if _, err := ReadMeta(dir); err == nil || !strings.Contains(err.Error(), "kind") {
 		t.Fatalf("ReadMeta of a meta.json without kind = %v, want an error naming the kind", err)
+	}
+}
+
+func TestTryLock(t *testing.T) {
+	r, _ := OpenRoot(t.TempDir())
+	l, err := r.Create("busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.TryLock("busy"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("TryLock of a held lock = %v, want ErrBusy", err)
+	}
+	// The lock belongs to the open file: a child holding it keeps it.
+	if l.File() == nil {
+		t.Fatal("a held lock has no file")
+	}
+	l.Unlock()
+	l2, err := r.TryLock("busy")
+	if err != nil {
+		t.Fatalf("TryLock of a free lock: %v", err)
+	}
+	l2.Unlock()
+	if _, err := r.TryLock("none"); !errors.Is(err, ErrNotExist) {
+		t.Fatalf("TryLock(unknown) = %v, want ErrNotExist", err)
+	}
+}
+
+func TestJournal(t *testing.T) {
+	dir := t.TempDir()
+	var j struct{ A string }
+	if err := ReadJournal(dir, &j); !errors.Is(err, ErrNotExist) || HasJournal(dir) {
+		t.Fatalf("no journal yet: ReadJournal = %v, HasJournal = %v", err, HasJournal(dir))
+	}
+	if err := WriteJournal(dir, struct{ A string }{"x"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{CheckpointExitFile, CheckpointCRIUPidFile, CheckpointStderrFile} {
+		os.WriteFile(filepath.Join(dir, f), []byte("1"), 0o600)
+	}
+	if err := ReadJournal(dir, &j); err != nil || j.A != "x" || !HasJournal(dir) {
+		t.Fatalf("ReadJournal = %+v, %v", j, err)
+	}
+	if err := RemoveJournal(dir); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("RemoveJournal left %d files", len(ents))
+	}
+}
+
+// A corrupt meta.json is an error naming the file and saying what is
+// wrong with it, never a bare "EOF".
+func TestCorruptMeta(t *testing.T) {
+	dir := t.TempDir()
+	p := MetaPath(dir)
+	for content, want := range map[string]string{
+		"":                        "the file is empty",
+		`{"id":"a","kind":"tr`:    "truncated after 20 bytes",
+		"Lorem ipsum":             "invalid character 'L'",
+		`{"id":"a","kind":"odd"}`: `unknown container kind "odd"`,
+	} {
+		os.WriteFile(p, []byte(content), 0o600)
+		_, err := ReadMeta(dir)
+		if err == nil || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), want) {
+			t.Errorf("ReadMeta of %q = %v, want an error naming %s and %q", content, err, p, want)
+		}
 	}
 }

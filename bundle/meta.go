@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -30,6 +31,20 @@ const (
 // Valid says whether k is one of the kinds.
 func (k Kind) Valid() bool { return k == KindTree || k == KindBundle }
 
+// Phase says how far the making of a container got.
+type Phase string
+
+const (
+	// PhaseRestoring: a restore claimed the id and has not finished. A
+	// container still in this phase once nobody holds its lock was left
+	// by a restore that died; the next command looks at what is there
+	// and records it (shim's recovery).
+	PhaseRestoring Phase = "restoring"
+	// PhaseReady: the container was made completely. An empty phase
+	// (older meta.json, bundle containers) means the same.
+	PhaseReady Phase = "ready"
+)
+
 // Meta is what criu-ns-runtime records about a container beyond
 // libcontainer's state.
 type Meta struct {
@@ -37,15 +52,27 @@ type Meta struct {
 	Kind Kind   `json:"kind"`
 	// Bundle is the OCI bundle a manager created the container from
 	// (KindBundle only).
-	Bundle    string    `json:"bundle,omitempty"`
-	ImagePath string    `json:"image_path,omitempty"`
-	RootPid   int       `json:"root_pid,omitempty"`
-	RootNsPid int       `json:"root_ns_pid,omitempty"`
-	CRIU      string    `json:"criu,omitempty"`
-	Created   time.Time `json:"created"`
+	Bundle    string `json:"bundle,omitempty"`
+	ImagePath string `json:"image_path,omitempty"`
+	// Phase is PhaseRestoring until a tree restore has recorded its root.
+	Phase     Phase `json:"phase,omitempty"`
+	RootPid   int   `json:"root_pid,omitempty"`
+	RootNsPid int   `json:"root_ns_pid,omitempty"`
+	// RootStartTime is the restored root's start time (field 22 of
+	// /proc/PID/stat): with RootPid it names the process, not a pid that
+	// may be reused.
+	RootStartTime uint64    `json:"root_start_time,omitempty"`
+	CRIU          string    `json:"criu,omitempty"`
+	Created       time.Time `json:"created"`
 	// Ephemeral containers (criu-ns mode) are deleted once their tree ends.
 	Ephemeral bool `json:"ephemeral,omitempty"`
 }
+
+// Restoring says whether a restore of the container has not finished.
+func (m *Meta) Restoring() bool { return m.Phase == PhaseRestoring }
+
+// MetaPath is the container's meta.json.
+func MetaPath(dir string) string { return filepath.Join(dir, metaFile) }
 
 // ReadMeta reads dir's meta.json.
 func ReadMeta(dir string) (*Meta, error) {
@@ -58,7 +85,7 @@ func ReadMeta(dir string) (*Meta, error) {
 	}
 	var m Meta
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, metaFile), err)
+		return nil, fmt.Errorf("%s is corrupt: %w", filepath.Join(dir, metaFile), jsonError(b, err))
 	}
 	if !m.Kind.Valid() {
 		return nil, fmt.Errorf("%s: unknown container kind %q", filepath.Join(dir, metaFile), m.Kind)
@@ -87,6 +114,74 @@ func ReadSpec(path string) (*specs.Spec, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &s, nil
+}
+
+// Journal is the record of a checkpoint in progress, in the container
+// dir: what a later command needs to finish or undo it if the one that
+// started it died (shim's recovery). Its content is shim's.
+const (
+	journalFile = "checkpoint.json"
+	// CheckpointExitFile gets CRIU's exit status from the process that
+	// waits for it (internal/setns), which outlives a killed runtime.
+	CheckpointExitFile = "checkpoint.exit"
+	// CheckpointCRIUPidFile gets CRIU's pid, also the id of the process
+	// group of CRIU and its helpers, from the same process.
+	CheckpointCRIUPidFile = CheckpointExitFile + ".pid"
+	// CheckpointStderrFile gets CRIU's stderr: a pipe to the runtime
+	// would kill CRIU with SIGPIPE once the runtime is gone.
+	CheckpointStderrFile = "checkpoint.stderr"
+)
+
+// WriteJournal replaces dir's checkpoint journal with v, atomically.
+func WriteJournal(dir string, v any) error { return writeJSON(filepath.Join(dir, journalFile), v) }
+
+// ReadJournal reads dir's checkpoint journal into v; ErrNotExist if there
+// is none.
+func ReadJournal(dir string, v any) error {
+	p := filepath.Join(dir, journalFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return ErrNotExist
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s is corrupt: %w", p, jsonError(b, err))
+	}
+	return nil
+}
+
+// HasJournal says whether a checkpoint of the container in dir has not
+// finished.
+func HasJournal(dir string) bool {
+	_, err := os.Lstat(filepath.Join(dir, journalFile))
+	return err == nil
+}
+
+// RemoveJournal ends the record of a checkpoint, with the files its CRIU
+// run left.
+func RemoveJournal(dir string) error {
+	for _, f := range []string{CheckpointExitFile, CheckpointCRIUPidFile, CheckpointStderrFile} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	if err := os.Remove(filepath.Join(dir, journalFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// jsonError words a decoding error so it says the file is short or empty
+// rather than a bare "EOF".
+func jsonError(b []byte, err error) error {
+	if len(b) == 0 {
+		return errors.New("the file is empty")
+	}
+	var syn *json.SyntaxError
+	if errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &syn) && err.Error() == "unexpected end of JSON input") {
+		return fmt.Errorf("truncated after %d bytes", len(b))
+	}
+	return err
 }
 
 // writeJSON writes through a temporary file and a rename, so readers never

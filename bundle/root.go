@@ -7,14 +7,17 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/saferm"
 )
 
 // Errors that container managers match on, worded as runc words them.
 var (
 	ErrExist    = errors.New("container with given ID already exists")
 	ErrNotExist = errors.New("container does not exist")
+	// ErrBusy: another command holds the container's lock (TryLock).
+	ErrBusy = errors.New("container is busy")
 )
 
 const (
@@ -58,6 +61,12 @@ type Lock struct {
 	file *os.File
 }
 
+// File is the locked open file of the container directory. A process
+// that inherits it holds the lock too, until every holder has closed it
+// (flock(2) locks belong to the open file): a CRIU run the runtime starts
+// keeps the container locked even if the runtime is killed.
+func (l *Lock) File() *os.File { return l.file }
+
 // Unlock releases the lock.
 func (l *Lock) Unlock() {
 	if l != nil && l.file != nil {
@@ -86,7 +95,12 @@ func (r *Root) Create(id string) (*Lock, error) {
 }
 
 // Lock waits for exclusive use of container id.
-func (r *Root) Lock(id string) (*Lock, error) {
+func (r *Root) Lock(id string) (*Lock, error) { return r.lock(id, 0) }
+
+// TryLock takes container id's lock if nobody holds it, else ErrBusy.
+func (r *Root) TryLock(id string) (*Lock, error) { return r.lock(id, unix.LOCK_NB) }
+
+func (r *Root) lock(id string, flags int) (*Lock, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
@@ -99,8 +113,11 @@ func (r *Root) Lock(id string) (*Lock, error) {
 			}
 			return nil, err
 		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|flags); err != nil {
 			f.Close()
+			if err == unix.EWOULDBLOCK {
+				return nil, ErrBusy
+			}
 			return nil, fmt.Errorf("lock %s: %w", id, err)
 		}
 		// The holder before us may have removed (and someone re-created)
@@ -121,15 +138,10 @@ func (r *Root) Lock(id string) (*Lock, error) {
 // refuses while anything is mounted below the directory, where a recursive
 // removal would delete the mounted files (a staged host root, say).
 func (r *Root) Remove(id string) error {
-	dir := r.ContainerDir(id)
-	mounts, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
-	if err != nil {
-		return fmt.Errorf("remove %s: %w", dir, err)
+	if err := saferm.RemoveAll(r.ContainerDir(id)); err != nil {
+		return fmt.Errorf("container %s: %w", id, err)
 	}
-	if len(mounts) > 0 {
-		return fmt.Errorf("not removing container %s: %s is mounted", id, mounts[0].Mountpoint)
-	}
-	return os.RemoveAll(dir)
+	return nil
 }
 
 // IDs lists the containers under the root, sorted.

@@ -46,7 +46,24 @@ func run(args []string, env Env) (int, error) {
 }
 
 func runtime(c *Cmdline, env Env) (*shim.Runtime, error) {
-	return shim.New(env.Root, c.CRIU)
+	rt, err := shim.New(env.Root, c.CRIU)
+	if err != nil {
+		return nil, err
+	}
+	rt.Notify = func(msg string) { fmt.Fprintf(os.Stderr, "criu-ns: note: %s\n", msg) }
+	return rt, nil
+}
+
+// timeout is --criu-ns-timeout; zero if not given.
+func timeout(c *Cmdline) (time.Duration, error) {
+	if c.Timeout == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(c.Timeout)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--criu-ns-timeout %q: want a positive duration such as 30s", c.Timeout)
+	}
+	return d, nil
 }
 
 // restore restores into a new, ephemeral container; -d returns once the
@@ -55,6 +72,10 @@ func restore(c *Cmdline, env Env) (int, error) {
 	if !mountns.Private() {
 		// The staged root must not land in the host's mount table.
 		return 1, mountns.Reexec()
+	}
+	limit, err := timeout(c)
+	if err != nil {
+		return 1, err
 	}
 	rt, err := runtime(c, env)
 	if err != nil {
@@ -80,7 +101,7 @@ func restore(c *Cmdline, env Env) (int, error) {
 	}
 	r, err := rt.Restore(shim.RestoreOptions{
 		Kind: bundle.KindTree, ID: newID(), ImagePath: images, WorkPath: c.WorkDir, PidFile: pidFile, Detach: c.Detach,
-		CRIU:      shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest},
+		CRIU: shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest}, Timeout: limit,
 		Ephemeral: true, Stdio: !c.Detach || c.ShellJob,
 	})
 	if err != nil {
@@ -99,6 +120,10 @@ func dump(c *Cmdline, args []string, env Env) (int, error) {
 	if err != nil {
 		return passthrough(c.CRIU, args)
 	}
+	limit, err := timeout(c)
+	if err != nil {
+		return 1, err
+	}
 	rt, err := runtime(c, env)
 	if err != nil {
 		return 1, err
@@ -112,7 +137,7 @@ func dump(c *Cmdline, args []string, env Env) (int, error) {
 		images = "."
 	}
 	return 0, rt.Checkpoint(shim.CheckpointOptions{
-		ID: id, ImagePath: images, WorkPath: c.WorkDir, LeaveRunning: c.Leave, PreDump: c.Command == "pre-dump",
+		ID: id, ImagePath: images, WorkPath: c.WorkDir, LeaveRunning: c.Leave, PreDump: c.Command == "pre-dump", Timeout: limit,
 		CRIU: shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest},
 	})
 }
@@ -123,14 +148,15 @@ func passthrough(criu string, args []string) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	// --criu-binary is ours, not CRIU's.
+	// --criu-binary and --criu-ns-timeout are ours, not CRIU's.
+	ours := func(o *option) bool { return o != nil && (o.long == "criu-binary" || o.long == "criu-ns-timeout") }
 	var pass []string
 	for i := 0; i < len(args); i++ {
-		if args[i] == "--criu-binary" {
-			i++
-			continue
-		}
-		if o, _, _ := lookup(args[i]); o != nil && o.long == "criu-binary" {
+		o, _, hasValue := lookup(args[i])
+		if ours(o) {
+			if !hasValue {
+				i++
+			}
 			continue
 		}
 		pass = append(pass, args[i])

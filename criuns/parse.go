@@ -17,11 +17,14 @@ type Cmdline struct {
 	WorkDir   string // -W, --work-dir
 	PidFile   string // --pidfile
 	CRIU      string // --criu-binary (criu-ns's own option)
-	Tree      string // -t, --tree
-	Detach    bool   // -d, --restore-detached
-	Leave     bool   // -R, --leave-running
-	ShellJob  bool   // -j, --shell-job
-	Rest      []string
+	// Timeout, --criu-ns-timeout DURATION (criu-ns's own option; CRIU's
+	// --timeout is CRIU's), bounds the CRIU run of a restore or dump.
+	Timeout  string
+	Tree     string // -t, --tree
+	Detach   bool   // -d, --restore-detached
+	Leave    bool   // -R, --leave-running
+	ShellJob bool   // -j, --shell-job
+	Rest     []string
 }
 
 // option is one CRIU option criu-ns reads; value options take an argument.
@@ -38,6 +41,7 @@ var options = []option{
 	{short: "W", long: "work-dir", value: func(c *Cmdline) *string { return &c.WorkDir }},
 	{long: "pidfile", value: func(c *Cmdline) *string { return &c.PidFile }},
 	{long: "criu-binary", value: func(c *Cmdline) *string { return &c.CRIU }},
+	{long: "criu-ns-timeout", value: func(c *Cmdline) *string { return &c.Timeout }},
 	{short: "t", long: "tree", value: func(c *Cmdline) *string { return &c.Tree }},
 	{short: "d", long: "restore-detached", flag: func(c *Cmdline) *bool { return &c.Detach }},
 	{short: "S", long: "restore-sibling", flag: func(c *Cmdline) *bool { return new(bool) }},

@@ -19,6 +19,9 @@ func TestParse(t *testing.T) {
 		{[]string{"-v4", "dump", "-t42", "--leave-running", "-j"},
 			Cmdline{Command: "dump", Tree: "42", Leave: true, ShellJob: true, Rest: []string{"-v4"}}},
 		{[]string{"restore", "-S", "-D", "x"}, Cmdline{Command: "restore", ImagesDir: "x"}},
+		// Ours, and not CRIU's own --timeout, which goes on to CRIU.
+		{[]string{"dump", "-t", "1", "--criu-ns-timeout", "30s", "--timeout", "5"},
+			Cmdline{Command: "dump", Tree: "1", Timeout: "30s", Rest: []string{"--timeout", "5"}}},
 		{[]string{"check", "--feature", "mem_dirty_track"}, Cmdline{Command: "check", Rest: []string{"--feature", "mem_dirty_track"}}},
 	} {
 		got, err := Parse(tc.args)

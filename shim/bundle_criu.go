@@ -4,12 +4,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/imagecheck"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/pidfd"
 )
 
 // Containers created from a manager's bundle are checkpointed and restored
@@ -71,7 +75,12 @@ func (bundleKind) checkpoint(rt *Runtime, c *container, o CheckpointOptions) err
 	if err := rt.criuOnPath(); err != nil {
 		return err
 	}
-	if err := c.ct.Checkpoint(opts); err != nil {
+	stop := watchCRIU(o.Timeout, true)
+	err = c.ct.Checkpoint(opts)
+	if stop() {
+		return fmt.Errorf("checkpoint %s timed out after %v: criu was stopped (%v); the container runs on", o.ID, o.Timeout, err)
+	}
+	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", o.ID, err)
 	}
 	if o.LeaveRunning || o.PreDump {
@@ -120,6 +129,66 @@ func (bundleKind) restore(rt *Runtime, o RestoreOptions) (*Restored, error) {
 		return nil, err
 	}
 	return &Restored{ID: o.ID, process: proc, rt: rt}, nil
+}
+
+// watchCRIU bounds the CRIU run libcontainer starts (`criu swrk`, a child
+// of this process): after d (zero: never) CRIU is stopped, gently if
+// gentle (SIGALRM: a dump aborts through CRIU's own timeout path and lets
+// the tree go) and with SIGKILL after cancelGrace. stop ends the watch
+// and says whether it fired.
+func watchCRIU(d time.Duration, gentle bool) (stop func() bool) {
+	if d <= 0 {
+		return func() bool { return false }
+	}
+	done := make(chan struct{})
+	fired := make(chan bool, 1)
+	go func() {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-done:
+			fired <- false
+			return
+		case <-t.C:
+		}
+		sig := unix.SIGKILL
+		if gentle {
+			sig = unix.SIGALRM
+		}
+		signalCRIUChildren(sig)
+		if gentle {
+			select {
+			case <-done:
+			case <-time.After(cancelGrace):
+				signalCRIUChildren(unix.SIGKILL)
+			}
+		}
+		fired <- true
+	}()
+	return func() bool {
+		close(done)
+		return <-fired
+	}
+}
+
+// signalCRIUChildren signals this process's children that run CRIU:
+// libcontainer starts it as `criu swrk FD`.
+func signalCRIUChildren(sig unix.Signal) {
+	for _, kid := range children(os.Getpid()) {
+		ref, err := pidfd.Of(kid)
+		if err != nil {
+			continue
+		}
+		p, err := ref.Open()
+		if err != nil {
+			continue
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", kid)) // read once the pidfd pins it
+		if slices.Contains(strings.Split(string(b), "\x00"), "swrk") {
+			p.Signal(sig)
+		}
+		p.Close()
+	}
 }
 
 // absOrEmpty makes a path the caller gave absolute; empty stays empty.

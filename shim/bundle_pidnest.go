@@ -39,6 +39,12 @@ import (
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/pidnest"
 )
 
+// restoreTimedOut is the error of a bundle restore whose CRIU ran past
+// --timeout.
+func restoreTimedOut(o RestoreOptions, err error) error {
+	return fmt.Errorf("restore %s timed out after %v: criu was killed, and the container removed (%v)", o.ID, o.Timeout, err)
+}
+
 // pidClashLog is where the first attempt's restore.log is kept when its
 // pids were taken.
 const pidClashLog = "restore-pid-clash.log"
@@ -62,13 +68,20 @@ func (rt *Runtime) restoreBundle(o RestoreOptions, opts *libcontainer.CriuOpts) 
 		}
 	}
 	var proc *libcontainer.Process
+	timedOut := false
 	restore := func(ct *libcontainer.Container, p *libcontainer.Process) error {
 		proc = p
-		return ct.Restore(p, opts)
+		stop := watchCRIU(o.Timeout, false)
+		err := ct.Restore(p, opts)
+		timedOut = stop()
+		return err
 	}
 	first := rt.startBundle(o.ID, o.PidFile, o.Bundle, restore)
 	if first == nil {
 		return proc, nil
+	}
+	if timedOut {
+		return nil, restoreTimedOut(o, first)
 	}
 	logDir := opts.WorkDirectory
 	if logDir == "" {
@@ -117,6 +130,10 @@ func (rt *Runtime) restoreBundle(o RestoreOptions, opts *libcontainer.CriuOpts) 
 		}
 		return init.Watch(pid)
 	})
+	if err != nil && timedOut {
+		init.Close()
+		return nil, restoreTimedOut(o, err)
+	}
 	if err != nil {
 		init.Close()
 		return nil, fmt.Errorf("restore into a nested pid namespace (the pod's held the tree's pids: %v): %w",

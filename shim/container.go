@@ -1,9 +1,16 @@
 package shim
 
 import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
 	"github.com/opencontainers/runc/libcontainer"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/pidfd"
 )
 
 // container is one existing container as a command sees it.
@@ -16,33 +23,92 @@ type container struct {
 	// ct is libcontainer's view; nil once libcontainer's state is gone
 	// (the container never started, or its dump removed it).
 	ct *libcontainer.Container
+	// broken says why the container's files cannot be trusted (meta.json
+	// or libcontainer's state.json unreadable): every command but delete
+	// fails with it, naming the file.
+	broken error
 }
 
 // open reads container id in dir: what we recorded, and libcontainer's
-// state. lock is the caller's lock on it, if it holds one.
+// state. lock is the caller's lock on it, if it holds one. A missing
+// meta.json is ErrNotExist; unreadable files leave c.broken set.
 func (rt *Runtime) open(dir, id string, lock *bundle.Lock) (*container, error) {
+	c := &container{id: id, dir: dir, lock: lock}
 	meta, err := bundle.ReadMeta(dir)
-	if err != nil {
+	switch {
+	case errors.Is(err, bundle.ErrNotExist):
 		return nil, err
+	case err != nil:
+		c.broken = fmt.Errorf("container %s: %w", id, err)
+	default:
+		c.meta = meta
+		if c.ops, err = opsOf(meta.Kind); err != nil {
+			c.broken = err
+		}
 	}
-	ops, err := opsOf(meta.Kind)
-	if err != nil {
-		return nil, err
-	}
-	c := &container{id: id, dir: dir, lock: lock, meta: meta, ops: ops}
-	if ct, err := load(dir, id); err == nil {
+	ct, err := load(dir, id)
+	switch {
+	case err == nil:
 		c.ct = ct
+	case !errors.Is(err, libcontainer.ErrNotExist) && c.broken == nil:
+		c.broken = fmt.Errorf("container %s: %w", id, unreadable(libcontainerState(dir, id), err))
 	}
 	return c, nil
 }
 
+// libcontainerState is the path of libcontainer's state file.
+func libcontainerState(dir, id string) string {
+	return filepath.Join(bundle.LibcontainerRoot(dir), id, "state.json")
+}
+
+// unreadable words why the JSON file at path could not be read.
+func unreadable(path string, err error) error {
+	fi, statErr := os.Stat(path)
+	switch {
+	case statErr == nil && fi.Size() == 0:
+		return fmt.Errorf("%s is corrupt: the file is empty", path)
+	case statErr == nil && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
+		return fmt.Errorf("%s is corrupt: truncated after %d bytes", path, fi.Size())
+	}
+	return fmt.Errorf("%s is corrupt: %w", path, err)
+}
+
 // status is libcontainer's status of c; Stopped when libcontainer's
-// state is gone.
+// state is gone, when a restore of a tree never got as far as a running
+// tree, or when the tree's root has ended (its init lingers a moment, for
+// a dump that may still be running): it is not running, whatever is left
+// of it.
 func (c *container) status() (libcontainer.Status, error) {
-	if c.ct == nil {
+	if c.broken != nil {
+		return 0, c.broken
+	}
+	if c.ct == nil || c.meta == nil || c.meta.Restoring() {
 		return libcontainer.Stopped, nil
 	}
-	return c.ct.Status()
+	st, err := c.ct.Status()
+	if err == nil && st != libcontainer.Stopped && c.meta.Kind == bundle.KindTree &&
+		c.meta.RootStartTime != 0 && !c.root().Alive() {
+		return libcontainer.Stopped, nil
+	}
+	return st, err
+}
+
+// init is the container's init process, held by a pidfd checked against
+// its start time; pidfd.ErrGone when it has ended.
+func (c *container) init() (*pidfd.Proc, error) {
+	if c.ct == nil {
+		return nil, pidfd.ErrGone
+	}
+	st, err := c.ct.State()
+	if err != nil {
+		return nil, err
+	}
+	return pidfd.Ref{Pid: st.InitProcessPid, StartTime: st.InitProcessStartTime}.Open()
+}
+
+// root names the restored root of a tree container.
+func (c *container) root() pidfd.Ref {
+	return pidfd.Ref{Pid: c.meta.RootPid, StartTime: c.meta.RootStartTime}
 }
 
 // load returns libcontainer's view of the container in dir.
@@ -50,16 +116,40 @@ func load(dir, id string) (*libcontainer.Container, error) {
 	return libcontainer.Load(bundle.LibcontainerRoot(dir), id)
 }
 
-// withContainer runs f on container id while holding its lock.
+// withContainer runs f on container id while holding its lock, once
+// whatever a command that died left half-done in it is finished or
+// undone (recover). The container's files must be readable.
 func (rt *Runtime) withContainer(id string, f func(*container) error) error {
+	return rt.withAnyContainer(id, func(c *container) error {
+		if c.broken != nil {
+			return c.broken
+		}
+		if c.meta == nil {
+			return ErrNotRunning // a restore that died before it began
+		}
+		return f(c)
+	})
+}
+
+// withAnyContainer is withContainer for commands that also act on a
+// container whose files are unreadable (c.broken) or were never written
+// (c.meta nil: a restore died before it wrote any).
+func (rt *Runtime) withAnyContainer(id string, f func(*container) error) error {
 	lock, err := rt.Root.Lock(id)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	c, err := rt.open(lock.Dir, id, lock)
+	// The container may have no meta.json: a restore died before it
+	// wrote one.
+	c, err := rt.openAny(lock.Dir, id, lock)
 	if err != nil {
 		return err
+	}
+	if c.broken == nil && c.meta != nil {
+		if err := rt.recover(c); err != nil {
+			return err
+		}
 	}
 	return f(c)
 }

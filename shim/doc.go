@@ -12,7 +12,16 @@
 //     libcontainer as runc does.
 //
 // state, list, ps, kill, pause, resume, update, exec and delete are
-// shared. Each kind refuses the flags that do not apply to it. Command
+// shared.
+//
+// Nothing is lost, whatever happens: a tree checkpoint is a transaction
+// (tree_checkpoint.go) and a restore records its phase (tree_restore.go);
+// what a killed command leaves half-done, the next command on the
+// container finishes or undoes, and says which (recover.go). Processes are
+// named by pid and start time and reached through pidfds; a container's
+// processes are found through its cgroup when its files are unreadable
+// (cgroups.go, delete.go); criu-ns mode's containers have a janitor
+// (janitor.go). Each kind refuses the flags that do not apply to it. Command
 // lines live in cmd/ and criuns/, the on-disk layout in bundle/, the
 // restore spec in specgen/ and CRIU's command lines in internal/criu.
 package shim

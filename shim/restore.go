@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
@@ -34,6 +35,10 @@ type RestoreOptions struct {
 	LazyPages   bool
 	CRIU        CRIUOptions
 
+	// Timeout bounds CRIU's run (zero: no bound): on expiry CRIU is
+	// killed, with everything the restore made.
+	Timeout time.Duration
+
 	// Tree kind only.
 	Ephemeral bool // the container is deleted once its tree ends (criu-ns mode)
 	Stdio     bool // the init and CRIU get the caller's stdio, else /dev/null
@@ -50,6 +55,7 @@ type Restored struct {
 	RootNsPid int // tree kind: its pid in the container
 	process   *libcontainer.Process
 	rt        *Runtime
+	janitor   *os.File // an ephemeral container's janitor waits for it to close
 }
 
 // Restore restores the images into a new container of kind o.Kind and
@@ -67,7 +73,11 @@ func (rt *Runtime) Restore(o RestoreOptions) (*Restored, error) {
 // deletes the container and returns the exit code (128+n for signal n),
 // as `runc run` does in the foreground.
 func (r *Restored) Wait(sigs <-chan os.Signal) (int, error) {
-	return r.rt.waitAndDelete(r.ID, r.process, sigs)
+	code, err := r.rt.waitAndDelete(r.ID, r.process, sigs)
+	if r.janitor != nil {
+		r.janitor.Close()
+	}
+	return code, err
 }
 
 // exitCodeOf is a process's exit code, 128+n if signal n killed it.

@@ -15,6 +15,15 @@ type Runtime struct {
 	Root *bundle.Root
 	Self string // this executable; the container init re-runs it
 	criu string // as given; resolved only by commands that run CRIU
+	// Notify, if set, gets what a command did beyond what it was asked
+	// for: finishing or undoing what a command that died left behind.
+	Notify func(string)
+}
+
+func (rt *Runtime) notify(msg string) {
+	if rt.Notify != nil {
+		rt.Notify(msg)
+	}
 }
 
 // New opens root; criu is a name looked up on PATH, or a path.

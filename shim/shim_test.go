@@ -1,10 +1,7 @@
 package shim
 
 import (
-	"os"
-	"path/filepath"
 	"reflect"
-	"sort"
 	"strings"
 	"testing"
 
@@ -145,35 +142,6 @@ func TestRefuseFlags(t *testing.T) {
 	err := bundleKind{}.checkpoint(nil, nil, CheckpointOptions{CRIU: CRIUOptions{Extra: []string{"-v4"}}})
 	if err == nil || !strings.HasPrefix(err.Error(), "-- CRIU-ARGS does not apply to a bundle container") {
 		t.Errorf("checkpoint of a bundle container with CRIU arguments: %v", err)
-	}
-}
-
-func TestReplaceImages(t *testing.T) {
-	dir := t.TempDir()
-	staging := filepath.Join(dir, ".criu-ns-dump-x")
-	os.Mkdir(staging, 0o700)
-	for _, f := range []string{"core-1.img", "pages-1.img", "inventory.img", "dump.log"} {
-		os.WriteFile(filepath.Join(dir, f), []byte("old"), 0o600)
-	}
-	for _, f := range []string{"core-1.img", "inventory.img", "pages-2.img"} {
-		os.WriteFile(filepath.Join(staging, f), []byte("new"), 0o600)
-	}
-	if err := replaceImages(dir, staging); err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if e.Name() == filepath.Base(staging) {
-			continue
-		}
-		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
-		got = append(got, e.Name()+"="+string(b))
-	}
-	sort.Strings(got)
-	want := []string{"core-1.img=new", "dump.log=old", "inventory.img=new", "pages-2.img=new"}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("image dir = %v, want %v", got, want)
 	}
 }
 

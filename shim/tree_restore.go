@@ -1,7 +1,6 @@
 package shim
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,10 +15,12 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/crashpoint"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criu"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/imagecheck"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/mountns"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/nsinit"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/pidfd"
 	"github.com/criu-ns-runtime/criu-ns-runtime/specgen"
 )
 
@@ -39,6 +40,13 @@ const (
 // record (pids and pid file). A phase that makes something registers how
 // to undo it; when a later phase fails, everything made is undone, newest
 // first.
+//
+// A restore killed at any point leaves what the next command needs to
+// report the container truthfully: meta.json says PhaseRestoring from the
+// first phase on, the init holds the container's lock until CRIU is done,
+// and CRIU writes the root's pid into the container dir. If the tree runs
+// the next command records it (recover); otherwise the container is
+// stopped, and delete removes it.
 type treeRestore struct {
 	rt   *Runtime
 	o    RestoreOptions
@@ -52,7 +60,9 @@ type treeRestore struct {
 	report       *os.File              // the init's report, read end
 	initLock     *os.File              // the init's own open file of the container dir
 	rep          nsinit.Report
-	rootPid      int
+	root         pidfd.Ref
+	deadline     time.Time // zero: none
+	janitorDone  *os.File  // write end: the janitor acts once it is closed
 
 	undo []func()
 }
@@ -68,20 +78,27 @@ func (treeKind) restore(rt *Runtime, o RestoreOptions) (*Restored, error) {
 		return nil, err
 	}
 	r := &treeRestore{rt: rt, o: o}
+	if o.Timeout > 0 {
+		r.deadline = time.Now().Add(o.Timeout)
+	}
 	defer r.release()
 	for _, phase := range []func() error{r.prepare, r.stage, r.launch, r.await, r.record} {
 		if err := phase(); err != nil {
 			r.rollback()
+			if r.janitorDone != nil {
+				r.janitorDone.Close() // the janitor finds nothing left to do
+			}
 			return nil, err
 		}
 	}
-	return &Restored{ID: o.ID, RootPid: r.rootPid, RootNsPid: r.rep.RootPid, process: r.proc, rt: rt}, nil
+	return &Restored{ID: o.ID, RootPid: r.root.Pid, RootNsPid: r.rep.RootPid, process: r.proc, rt: rt, janitor: r.janitorDone}, nil
 }
 
 // onUndo registers how to undo what a phase just made.
 func (r *treeRestore) onUndo(f func()) { r.undo = append(r.undo, f) }
 
 func (r *treeRestore) rollback() {
+	crashpoint.Hit("restore.rollback")
 	for i := len(r.undo) - 1; i >= 0; i-- {
 		r.undo[i]()
 	}
@@ -121,17 +138,33 @@ func (r *treeRestore) prepare() error {
 	if r.work, err = openWorkDir(r.o.WorkPath, images); err != nil {
 		return err
 	}
+	if err := bundle.ValidateID(r.o.ID); err != nil {
+		return err
+	}
+	created := time.Now().UTC()
+	if r.o.Ephemeral {
+		// Before the id is claimed: an ephemeral container is removed
+		// once its tree ends, even if this restore dies at once.
+		if r.janitorDone, err = r.rt.startJanitor(r.o.ID, created); err != nil {
+			return err
+		}
+	}
 	if r.lock, err = r.rt.Root.Create(r.o.ID); err != nil {
 		return err
 	}
 	r.onUndo(func() { r.rt.Root.Remove(r.o.ID) })
 	// The kind is on disk from the start: whatever happens next, later
-	// commands know what this container is.
+	// commands know what this container is, and that its restore has
+	// not finished.
 	r.meta = &bundle.Meta{
-		ID: r.o.ID, Kind: bundle.KindTree, ImagePath: images, CRIU: r.criu,
-		Created: time.Now().UTC(), Ephemeral: r.o.Ephemeral,
+		ID: r.o.ID, Kind: bundle.KindTree, Phase: bundle.PhaseRestoring, ImagePath: images, CRIU: r.criu,
+		Created: created, Ephemeral: r.o.Ephemeral,
 	}
-	return bundle.WriteMeta(r.lock.Dir, r.meta)
+	if err := bundle.WriteMeta(r.lock.Dir, r.meta); err != nil {
+		return err
+	}
+	crashpoint.Hit("restore.after-meta")
+	return nil
 }
 
 // stage binds the host's root where libcontainer will pivot into it.
@@ -141,6 +174,7 @@ func (r *treeRestore) stage() error {
 		return err
 	}
 	r.onUndo(func() { unstageRootfs(r.rootfs) })
+	crashpoint.Hit("restore.after-stage")
 	return nil
 }
 
@@ -157,10 +191,8 @@ func (r *treeRestore) launch() error {
 	if err != nil {
 		return err
 	}
-	r.onUndo(func() {
-		ct.Signal(unix.SIGKILL)
-		ct.Destroy()
-	})
+	r.onUndo(func() { r.rt.destroyHalfMade(r.o.ID, ct) })
+	crashpoint.Hit("restore.after-create")
 	// The init gets its own open file of the container directory: the one
 	// we hold carries our lock, which the init would otherwise keep.
 	if r.initLock, err = os.Open(r.lock.Dir); err != nil {
@@ -170,18 +202,23 @@ func (r *treeRestore) launch() error {
 	if err != nil {
 		return err
 	}
+	// The init also gets our locked descriptor and keeps it until CRIU is
+	// done: killed now, we leave the container locked until then.
 	r.proc = &libcontainer.Process{
 		Args: spec.Process.Args, Env: spec.Process.Env, Cwd: "/", Init: true,
-		ExtraFiles: []*os.File{reportW, r.initLock, r.images, r.work},
+		ExtraFiles: []*os.File{reportW, r.initLock, r.images, r.work, r.lock.File()},
 	}
 	if r.o.Stdio {
 		r.proc.Stdin, r.proc.Stdout, r.proc.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
+	unlock := lockCgroupParents(false) // libcontainer makes the cgroup in Run
 	err = ct.Run(r.proc)
+	unlock()
 	reportW.Close()
 	if err != nil {
 		return fmt.Errorf("start container: %w", err)
 	}
+	crashpoint.Hit("restore.after-start")
 	// The container has its own copy of the staged root now. Dropping ours
 	// keeps a foreground restore from pinning every host mount point for
 	// the container's life. The empty directory stays: libcontainer starts
@@ -217,7 +254,8 @@ func (r *treeRestore) spec() (*specs.Spec, error) {
 		LazyPages: o.LazyPages,
 		TCPClose:  o.CRIU.TCPClose,
 	}
-	cfg := &nsinit.Config{CRIU: r.criu, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile}
+	cfg := &nsinit.Config{CRIU: r.criu, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile,
+		HeldLockFd: nsinit.DirFds + 2}
 	if o.LazyPages {
 		cfg.LazyPages = criu.LazyPagesArgs(criuCommon(CRIUOptions{}, dirFd(0), work, lazyLog))
 	}
@@ -233,32 +271,48 @@ func (r *treeRestore) spec() (*specs.Spec, error) {
 	return spec, nil
 }
 
-// await reads the init's report: CRIU's verdict.
+// await reads the init's report: CRIU's verdict. With a timeout, a CRIU
+// that has not reported by then is killed with the whole container.
 func (r *treeRestore) await() error {
+	if !r.deadline.IsZero() {
+		r.report.SetReadDeadline(r.deadline)
+	}
 	if err := json.NewDecoder(r.report).Decode(&r.rep); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return criu.WithLog(fmt.Errorf("restore %s timed out after %v: criu restore was killed, and the container removed",
+				r.o.ID, r.o.Timeout), filepath.Join(r.work.Name(), restoreLog))
+		}
 		return fmt.Errorf("container init died before reporting: %w", initExit(r.proc))
 	}
+	crashpoint.Hit("restore.after-report")
 	if r.rep.Error != "" {
 		return criu.WithLog(errors.New(r.rep.Error), filepath.Join(r.work.Name(), restoreLog))
 	}
 	return nil
 }
 
-// record finds the restored root's host pid and writes it down.
+// record finds the restored root's host pid and writes it down, with
+// its start time: the pid alone may name another process later.
 func (r *treeRestore) record() error {
 	initPid, err := r.proc.Pid()
 	if err != nil {
 		return err
 	}
-	if r.rootPid, err = childWithNsPid(initPid, r.rep.RootPid); err != nil {
+	host, err := childWithNsPid(initPid, r.rep.RootPid)
+	if err != nil {
 		return err
 	}
-	r.meta.RootPid, r.meta.RootNsPid = r.rootPid, r.rep.RootPid
+	if r.root, err = pidfd.Of(host); err != nil {
+		return fmt.Errorf("restored root %d: %w", host, err)
+	}
+	r.meta.Phase = bundle.PhaseReady
+	r.meta.RootPid, r.meta.RootNsPid, r.meta.RootStartTime = r.root.Pid, r.rep.RootPid, r.root.StartTime
 	if err := bundle.WriteMeta(r.lock.Dir, r.meta); err != nil {
 		return err
 	}
+	crashpoint.Hit("restore.after-record")
 	if r.o.PidFile != "" {
-		return writePidFile(r.o.PidFile, r.rootPid)
+		return writePidFile(r.o.PidFile, r.root.Pid)
 	}
 	return nil
 }
@@ -275,11 +329,22 @@ func criuCommon(o CRIUOptions, images, work, log string) criu.Common {
 	}
 }
 
-// cgroupsPath keeps our containers together, apart from other runtimes',
-// and apart from those of another --root that use the same id.
-func (rt *Runtime) cgroupsPath(id string) string {
-	sum := sha256.Sum256([]byte(rt.Root.Dir))
-	return fmt.Sprintf("/criu-ns-runtime/%x/%s", sum[:4], id)
+// destroyHalfMade ends and removes what a failed restore made of
+// container id: every process of its cgroup (the init first: with it the
+// kernel ends the container's pid namespace, CRIU and the partial tree
+// included), libcontainer's state and the cgroups. The container's
+// directory is the next undo's.
+func (rt *Runtime) destroyHalfMade(id string, ct *libcontainer.Container) {
+	ct.Signal(unix.SIGKILL) // our child: its pid cannot be reused before we reap it
+	cg, err := rt.containerCgroup(id, nil)
+	if err == nil {
+		killCgroup(cg)
+	}
+	crashpoint.Hit("restore.rollback.after-kill")
+	ct.Destroy()
+	if err == nil {
+		removeCgroup(cg)
+	}
 }
 
 // createContainer hands spec to libcontainer with the root made absolute

@@ -121,6 +121,7 @@ func TestStateListPsKillDelete(t *testing.T) {
 	waitGone(t, append(kids, alpha)...)
 	e.waitStatus(cid("alpha"), "stopped")
 	e.mustFail([]string{"container not running"}, "kill", cid("alpha"), "KILL")
+	e.mustRun("kill", "--all", cid("alpha"), "KILL") // as runc 1.1: nothing to signal is no error
 	e.mustRun("delete", cid("alpha"))
 	e.mustFail([]string{"does not exist"}, "state", cid("alpha"))
 

@@ -565,6 +565,41 @@ func (e *env) assertNothingLeft() {
 	if m := mountsBelow(e.root); len(m) > 0 {
 		e.t.Errorf("mounts left below %s: %q", e.root, m)
 	}
+	if left := e.cgroupParents(); len(left) > 0 {
+		e.t.Errorf("the cgroup parents of the root's containers are left: %q", left)
+	}
+}
+
+// cgroupParents lists the cgroup directories the runtime made for this
+// root's containers (/criu-ns-runtime/<hash of the root>) that exist, in
+// any hierarchy.
+func (e *env) cgroupParents() []string {
+	sum := sha256.Sum256([]byte(e.root))
+	var out []string
+	for _, mnt := range cgroupMounts() {
+		p := filepath.Join(mnt, "criu-ns-runtime", hex.EncodeToString(sum[:4]))
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// cgroupMounts lists the mount points of every cgroup hierarchy.
+func cgroupMounts() []string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		_, after, ok := strings.Cut(line, " - ")
+		f := strings.Fields(line)
+		if !ok || len(f) < 5 {
+			continue
+		}
+		if fs := strings.Fields(after); len(fs) > 0 && (fs[0] == "cgroup" || fs[0] == "cgroup2") {
+			out = append(out, unescapeMount(f[4]))
+		}
+	}
+	return out
 }
 
 // ours tells whether pid is a process of this run of the suite: the
@@ -575,8 +610,9 @@ func (e *env) assertNothingLeft() {
 func ours(pid int) (bool, string) {
 	exe := strings.TrimSuffix(procExe(pid), " (deleted)")
 	switch {
-	case exe == workloadBin || exe == runtimeBin || exe == criuBin:
+	case exe == workloadBin || exe == runtimeBin || exe == faultBin || exe == criuBin:
 	case filepath.Base(exe) == "criu-ns-runtime" || filepath.Base(exe) == "criu":
+	case filepath.Base(exe) == "dash" || filepath.Base(exe) == "bash": // the tests' CRIU wrappers and scripts
 	default:
 		return false, ""
 	}

@@ -9,6 +9,10 @@
 //	                                          ./tests/workload instead of
 //	                                          building it (tests/vm: no Go
 //	                                          builds in the guest)
+//	CRIU_NS_RUNTIME_FAULTINJECT=/path/to/bin  the same built with -tags
+//	                                          faultinject (make
+//	                                          build-faultinject), for the
+//	                                          fault-injection suite
 //	CRIU_NS_TEST_TMPDIR=DIR                   where temporary directories go
 //	                                          (default /var/tmp)
 package tests
@@ -29,6 +33,7 @@ import (
 
 var (
 	runtimeBin  string // the criu-ns-runtime under test
+	faultBin    string // the same with crash points (internal/crashpoint)
 	workloadBin string // tests/workload, built static
 	criuBin     string // the CRIU the runtime is expected to use
 	baseDir     string // every temporary file of the suite lives below it
@@ -86,6 +91,17 @@ func runMain(m *testing.M) int {
 			runtimeBin = filepath.Join(binDir, "criu-ns-runtime")
 			goBuild(modRoot, nil, runtimeBin, "./cmd/criu-ns-runtime")
 		}
+		if faultBin = os.Getenv("CRIU_NS_RUNTIME_FAULTINJECT"); faultBin != "" {
+			if faultBin, err = filepath.Abs(faultBin); err != nil {
+				fatalf("%v", err)
+			}
+			if st, err := os.Stat(faultBin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+				fatalf("CRIU_NS_RUNTIME_FAULTINJECT=%s is not an executable file (%v)", faultBin, err)
+			}
+		} else {
+			faultBin = filepath.Join(binDir, "criu-ns-runtime-faultinject")
+			goBuild(modRoot, []string{"CGO_ENABLED=1"}, faultBin, "./cmd/criu-ns-runtime", "-tags", "seccomp,faultinject")
+		}
 		workloadBin = filepath.Join(binDir, "workload")
 		if src := os.Getenv("CRIU_NS_WORKLOAD"); src != "" {
 			// A copy: the workload's path tells this run's processes apart.
@@ -96,8 +112,8 @@ func runMain(m *testing.M) int {
 			goBuild(modRoot, []string{"CGO_ENABLED=0"}, workloadBin, "./tests/workload")
 		}
 
-		fmt.Fprintf(os.Stderr, "tests: runtime %s, criu %s, workload %s, tmp %s\n",
-			runtimeBin, criuBin, workloadBin, baseDir)
+		fmt.Fprintf(os.Stderr, "tests: runtime %s, fault-injection runtime %s, criu %s, workload %s, tmp %s\n",
+			runtimeBin, faultBin, criuBin, workloadBin, baseDir)
 		return m.Run()
 	}()
 
@@ -163,12 +179,12 @@ func findCriu() (string, error) {
 	return "", fmt.Errorf("%s --version printed no version: %s", bin, out)
 }
 
-func goBuild(dir string, env []string, out, pkg string) {
+func goBuild(dir string, env []string, out, pkg string, flags ...string) {
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
 	}
-	cmd := exec.Command(goBin, "build", "-o", out, pkg)
+	cmd := exec.Command(goBin, append(append([]string{"build", "-o", out}, flags...), pkg)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
 	if b, err := cmd.CombinedOutput(); err != nil {

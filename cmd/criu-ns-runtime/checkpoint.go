@@ -16,6 +16,7 @@ var checkpointCommand = &cli.Command{
 		&cli.BoolFlag{Name: "leave-running", Usage: "keep the tree running after the dump"},
 		&cli.BoolFlag{Name: "pre-dump", Usage: "save memory only, for a later incremental dump (needs soft-dirty tracking)"},
 		&cli.StringFlag{Name: "parent-path", Usage: "images of a previous (pre-)dump, relative to the image path"},
+		timeoutFlag("dump"),
 	}, append(criuFlags, ociCRIUFlags...)...),
 	Action: func(c *cli.Context) error {
 		id, extra, err := idAndCRIUArgs(c)
@@ -28,7 +29,8 @@ var checkpointCommand = &cli.Command{
 		}
 		return rt.Checkpoint(shim.CheckpointOptions{
 			ID: id, ImagePath: defaultImagePath(c), WorkPath: c.String("work-path"),
-			LeaveRunning: c.Bool("leave-running"), PreDump: c.Bool("pre-dump"), CRIU: criuOptions(c, extra), OCI: ociCRIUOptions(c),
+			LeaveRunning: c.Bool("leave-running"), PreDump: c.Bool("pre-dump"), Timeout: c.Duration("timeout"),
+			CRIU: criuOptions(c, extra), OCI: ociCRIUOptions(c),
 		})
 	},
 }

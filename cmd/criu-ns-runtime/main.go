@@ -69,7 +69,7 @@ func newApp() *cli.App {
 			restoreCommand, checkpointCommand, stateCommand, listCommand, psCommand,
 			killCommand, deleteCommand, checkCommand, criuCommand,
 			createCommand, startCommand, runCommand, execCommand, pauseCommand, resumeCommand,
-			updateCommand, featuresCommand, specCommand,
+			updateCommand, featuresCommand, specCommand, janitorCommand,
 		},
 		HideHelpCommand: true,
 		CommandNotFound: func(c *cli.Context, cmd string) {
@@ -155,7 +155,19 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // runtime opens the --root the command line names.
 func runtime(c *cli.Context) (*shim.Runtime, error) {
-	return shim.New(c.String("root"), c.String("criu"))
+	rt, err := shim.New(c.String("root"), c.String("criu"))
+	if err != nil {
+		return nil, err
+	}
+	rt.Notify = notice
+	return rt, nil
+}
+
+// notice reports on stderr (and in the log) what a command did beyond
+// what it was asked: finishing what a killed command left half-done.
+func notice(msg string) {
+	logrus.Warn(msg)
+	fmt.Fprintf(os.Stderr, "%s: note: %s\n", name, msg)
 }
 
 // onContainer is the action of a command whose one argument is a

@@ -42,6 +42,11 @@ func ociCRIUOptions(c *cli.Context) shim.OCICRIUOptions {
 	}
 }
 
+// timeoutFlag bounds a command's CRIU run.
+func timeoutFlag(verb string) cli.Flag {
+	return &cli.DurationFlag{Name: "timeout", Usage: "stop CRIU if the " + verb + " takes longer than this (e.g. 30s; default: no limit)"}
+}
+
 // defaultImagePath is runc's: ./checkpoint.
 func defaultImagePath(c *cli.Context) string {
 	if p := c.String("image-path"); p != "" {
@@ -72,6 +77,7 @@ var restoreCommand = &cli.Command{
 		&cli.BoolFlag{Name: "tcp-close", Usage: "restore established TCP connections closed (tree restores; libcontainer has no such option)"},
 		&cli.StringFlag{Name: "lsm-profile", Usage: "LSM profile of the restored container (with --bundle)"},
 		&cli.StringFlag{Name: "lsm-mount-context", Usage: "LSM mount context of the restored container (with --bundle)"},
+		timeoutFlag("restore"),
 	}, append(criuFlags, ociCRIUFlags...)...),
 	Action: func(c *cli.Context) error {
 		id, extra, err := idAndCRIUArgs(c)
@@ -88,7 +94,7 @@ var restoreCommand = &cli.Command{
 		r, err := rt.Restore(shim.RestoreOptions{
 			Kind: restoreKind(c), ID: id, ImagePath: defaultImagePath(c), WorkPath: c.String("work-path"),
 			PidFile: c.String("pid-file"), Detach: detach, NoSubreaper: c.Bool("no-subreaper"),
-			LazyPages: c.Bool("lazy-pages"), CRIU: criuOptions(c, extra),
+			LazyPages: c.Bool("lazy-pages"), CRIU: criuOptions(c, extra), Timeout: c.Duration("timeout"),
 			Stdio:  !detach || c.Bool("shell-job"),
 			Bundle: bundleOptions(c), OCI: ociCRIUOptions(c),
 		})

@@ -61,6 +61,20 @@ func LogFileErrors(path string) []string {
 	return LogErrors(f)
 }
 
+// LogTail is the last n bytes of the log at path; "" if it cannot be read.
+func LogTail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Size() > n {
+		f.Seek(-n, io.SeekEnd)
+	}
+	b, _ := io.ReadAll(io.LimitReader(f, n))
+	return string(b)
+}
+
 // WithLog wraps err with the error lines of the log at path, so the
 // message says why CRIU failed, not only that it did.
 func WithLog(err error, path string) error {

@@ -44,6 +44,11 @@ type Config struct {
 	// LazyPages, when set, is the argument list of a `criu lazy-pages`
 	// daemon the init starts before the restore.
 	LazyPages []string `json:"lazy_pages,omitempty"`
+	// HeldLockFd, when set, is the runtime's own locked descriptor of the
+	// container directory, the fd after the directories. The init keeps
+	// it until it has reported, so a restore whose runtime was killed
+	// stays locked until CRIU is done; no child gets it.
+	HeldLockFd int `json:"held_lock_fd,omitempty"`
 }
 
 // Report is what the init tells the runtime once CRIU is done.
@@ -77,6 +82,9 @@ func run(sigs chan os.Signal) (int, error) {
 			unix.CloseOnExec(fd) // undone per child below
 		}
 	}
+	if cfg.HeldLockFd > 0 {
+		unix.CloseOnExec(cfg.HeldLockFd)
+	}
 
 	root, err := restore(&cfg)
 	if err != nil {
@@ -84,11 +92,14 @@ func run(sigs chan os.Signal) (int, error) {
 		report.Close()
 		return 1, nil
 	}
-	if err := json.NewEncoder(report).Encode(Report{RootPid: root}); err != nil {
-		// The runtime is gone; it will clean up after us.
-		return 1, err
-	}
+	// If the runtime is gone the report goes nowhere, but the tree is
+	// restored: it runs on, and the next command on the container finds
+	// it (CRIU wrote the root's pid into the container directory).
+	json.NewEncoder(report).Encode(Report{RootPid: root})
 	report.Close()
+	if cfg.HeldLockFd > 0 {
+		unix.Close(cfg.HeldLockFd)
+	}
 	code := supervise(root, sigs)
 	// A checkpoint that ended the tree may still be dumping in our pid
 	// namespace; leaving now would kill its CRIU (CRIU issue #1775). It

@@ -1060,3 +1060,46 @@ func TestCommandsKillSignals(t *testing.T) {
 	}
 	e.wantStatus(id, "running")
 }
+
+// TestBundleTimeout: --timeout bounds libcontainer's CRIU run too. A CRIU
+// that never answers is stopped, the container runs on, the image dir is
+// not written, and the error says it timed out.
+func TestBundleTimeout(t *testing.T) {
+	e := newCmdsEnv(t)
+	counter := "/tmp/counter"
+	b := e.bundle("bundle", "sh", "-c", counterScript(counter))
+	hostCounter := filepath.Join(b, "rootfs", counter)
+	id := cmdsID(t, "to")
+	e.track(id)
+	if r := e.detached(e.devNull(), "run", "-d", "--bundle", b, id); r.code != 0 {
+		t.Fatalf("run -d: %v", r)
+	}
+	first := waitCounter(t, hostCounter, counterValue{})
+
+	// libcontainer runs "criu" from PATH, the --criu binary's directory first.
+	dir := filepath.Join(e.dir, "stuck")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stuck := "#!/bin/sh\n# never answers libcontainer; ends, with its child, on SIGALRM or SIGTERM\nsleep 60 &\npid=$!\ntrap 'kill $pid; exit 1' ALRM TERM\nwait $pid\n"
+	if err := os.WriteFile(filepath.Join(dir, "criu"), []byte(stuck), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(e.dir, "img")
+	r := e.rt(rtCall{}, "--criu", filepath.Join(dir, "criu"), "checkpoint", "--timeout", "1s", "--image-path", img, "--leave-running", id)
+	if r.code == 0 {
+		t.Fatalf("checkpoint with a stuck CRIU succeeded: %v", r)
+	}
+	oneErrorLine(t, "checkpoint --timeout", r, "timed out after 1s")
+	if ents, _ := os.ReadDir(img); len(ents) != 0 {
+		t.Errorf("the timed-out checkpoint wrote %d entries into %s", len(ents), img)
+	}
+	e.wantStatus(id, "running")
+	if v := waitCounter(t, hostCounter, first); v.token != first.token {
+		t.Errorf("the container restarted: %v -> %v", first, v)
+	}
+	e.ok("checkpoint", "--image-path", img, "--leave-running", id)
+	requireFile(t, filepath.Join(img, "inventory.img"))
+	e.ok("delete", "--force", id)
+	e.wantGone(id)
+}

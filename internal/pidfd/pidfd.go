@@ -1,0 +1,184 @@
+// Package pidfd names processes so that a reused pid never stands in for
+// them. A Ref is a pid with the process's start time (field 22 of
+// /proc/PID/stat): every pid the runtime stores is stored as a Ref. Open
+// turns a Ref into a Proc, a pidfd checked against that start time, and
+// signals, waits and setns(2) go through the pidfd: once opened, it names
+// that one process however long it lives, and a pid reused after it died
+// can never be reached through it.
+package pidfd
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrGone says the process a Ref names no longer runs (it exited, or its
+// pid now belongs to another process).
+var ErrGone = errors.New("process is gone")
+
+// Ref names one process: its pid and its start time, in clock ticks after
+// boot.
+type Ref struct {
+	Pid       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"`
+}
+
+func (r Ref) String() string { return fmt.Sprintf("pid %d (started at tick %d)", r.Pid, r.StartTime) }
+
+// Of names the process that has pid now.
+func Of(pid int) (Ref, error) {
+	st, err := readStat(pid)
+	if err != nil {
+		return Ref{}, err
+	}
+	return Ref{Pid: pid, StartTime: st.start}, nil
+}
+
+// Proc is an open pidfd of the process a Ref names.
+type Proc struct {
+	Ref
+	fd int
+}
+
+// Open opens a pidfd of the process r names; ErrGone if it has exited
+// (zombies included) or its pid is someone else's now.
+func (r Ref) Open() (*Proc, error) {
+	if r.Pid <= 0 {
+		return nil, ErrGone
+	}
+	fd, err := unix.PidfdOpen(r.Pid, 0)
+	if err != nil {
+		if err == unix.ESRCH {
+			return nil, ErrGone
+		}
+		return nil, fmt.Errorf("pidfd of %d: %w", r.Pid, err)
+	}
+	// Read after opening: if the start time still matches, the pidfd is
+	// of the very process r names (a pidfd pins its process).
+	st, err := readStat(r.Pid)
+	if err != nil || st.start != r.StartTime || st.state == 'Z' || st.state == 'X' {
+		unix.Close(fd)
+		return nil, ErrGone
+	}
+	return &Proc{Ref: r, fd: fd}, nil
+}
+
+// Alive says whether the process r names still runs.
+func (r Ref) Alive() bool {
+	p, err := r.Open()
+	if err != nil {
+		return false
+	}
+	p.Close()
+	return true
+}
+
+// Fd is the pidfd, for setns(2); it stays owned by p.
+func (p *Proc) Fd() int { return p.fd }
+
+// File duplicates the pidfd into a file a child process can inherit.
+func (p *Proc) File() (*os.File, error) {
+	fd, err := unix.FcntlInt(uintptr(p.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "pidfd"), nil
+}
+
+// Signal sends sig to the process; ErrGone if it has exited.
+func (p *Proc) Signal(sig unix.Signal) error {
+	err := unix.PidfdSendSignal(p.fd, sig, nil, 0)
+	if err == unix.ESRCH {
+		return ErrGone
+	}
+	return err
+}
+
+// Wait waits until the process exits, at most timeout (forever if
+// timeout < 0), and says whether it did.
+func (p *Proc) Wait(timeout time.Duration) bool {
+	ms := -1
+	var deadline time.Time
+	if timeout >= 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	pfd := []unix.PollFd{{Fd: int32(p.fd), Events: unix.POLLIN}}
+	for {
+		if timeout >= 0 {
+			ms = int(time.Until(deadline).Milliseconds())
+			if ms < 0 {
+				ms = 0
+			}
+		}
+		n, err := unix.Poll(pfd, ms)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return false
+		}
+		return n > 0
+	}
+}
+
+// Close releases the pidfd.
+func (p *Proc) Close() error {
+	if p == nil || p.fd < 0 {
+		return nil
+	}
+	err := unix.Close(p.fd)
+	p.fd = -1
+	return err
+}
+
+type stat struct {
+	state byte
+	ppid  int
+	start uint64
+}
+
+// readStat reads what the package needs of /proc/PID/stat.
+func readStat(pid int) (stat, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+			return stat{}, ErrGone
+		}
+		return stat{}, err
+	}
+	// The comm (field 2) may hold spaces and parentheses: fields count
+	// from the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return stat{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	f := bytes.Fields(b[i+1:])
+	// f[0] is field 3 (state), so field n is f[n-3].
+	if len(f) < 22-2 {
+		return stat{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	ppid, err1 := strconv.Atoi(string(f[4-3]))
+	start, err2 := strconv.ParseUint(string(f[22-3]), 10, 64)
+	if err1 != nil || err2 != nil || len(f[0]) != 1 {
+		return stat{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	return stat{state: f[0][0], ppid: ppid, start: start}, nil
+}
+
+// Parent is the pid of r's parent, if r is alive.
+func (r Ref) Parent() (int, error) {
+	st, err := readStat(r.Pid)
+	if err != nil {
+		return 0, err
+	}
+	if st.start != r.StartTime {
+		return 0, ErrGone
+	}
+	return st.ppid, nil
+}
