@@ -107,15 +107,11 @@ func (r *treeRestore) prepare() error {
 		return err
 	}
 	warmCgroupAttach()
-	images, err := imageDir(r.o.ImagePath)
-	if err != nil {
-		return err
-	}
-	if r.images, err = os.Open(images); err != nil {
-		return err
-	}
-	if r.work, err = openWorkDir(r.o.WorkPath, images); err != nil {
-		return err
+	images := r.o.ImagePath
+	if r.o.RPC == nil {
+		if images, err = r.openDirs(); err != nil {
+			return err
+		}
 	}
 	if r.lock, err = r.rt.Root.Create(r.o.ID); err != nil {
 		return err
@@ -128,6 +124,22 @@ func (r *treeRestore) prepare() error {
 		Created: time.Now().UTC(), Ephemeral: r.o.Ephemeral,
 	}
 	return bundle.WriteMeta(r.lock.Dir, r.meta)
+}
+
+// openDirs opens the image and work directories the init hands CRIU, and
+// returns the images' absolute path.
+func (r *treeRestore) openDirs() (string, error) {
+	images, err := imageDir(r.o.ImagePath)
+	if err != nil {
+		return "", err
+	}
+	if r.images, err = os.Open(images); err != nil {
+		return "", err
+	}
+	if r.work, err = openWorkDir(r.o.WorkPath, images); err != nil {
+		return "", err
+	}
+	return images, nil
 }
 
 // stage binds the host's root where libcontainer will pivot into it.
@@ -166,9 +178,13 @@ func (r *treeRestore) launch() error {
 	if err != nil {
 		return err
 	}
+	extra := []*os.File{reportW, r.initLock, r.images, r.work}
+	if r.o.RPC != nil {
+		extra = []*os.File{reportW, r.initLock, r.o.RPC.Channel}
+	}
 	r.proc = &libcontainer.Process{
 		Args: spec.Process.Args, Env: spec.Process.Env, Cwd: "/", Init: true,
-		ExtraFiles: []*os.File{reportW, r.initLock, r.images, r.work},
+		ExtraFiles: extra,
 	}
 	if r.o.Stdio {
 		r.proc.Stdin, r.proc.Stdout, r.proc.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -177,6 +193,13 @@ func (r *treeRestore) launch() error {
 	reportW.Close()
 	if err != nil {
 		return fmt.Errorf("start container: %w", err)
+	}
+	if r.o.RPC != nil {
+		pid, err := r.proc.Pid()
+		if err != nil {
+			return err
+		}
+		r.o.RPC.Started(pid)
 	}
 	// The container has its own copy of the staged root now. Dropping ours
 	// keeps a foreground restore from pinning every host mount point for
@@ -214,6 +237,9 @@ func (r *treeRestore) spec() (*specs.Spec, error) {
 		TCPClose:  o.CRIU.TCPClose,
 	}
 	cfg := &nsinit.Config{CRIU: r.criu, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile}
+	if o.RPC != nil {
+		cfg = &nsinit.Config{CRIU: r.criu, RPC: true}
+	}
 	if o.LazyPages {
 		cfg.LazyPages = criu.LazyPagesArgs(criuCommon(CRIUOptions{}, dirFd(0), work, lazyLog))
 	}
@@ -235,6 +261,9 @@ func (r *treeRestore) await() error {
 		return fmt.Errorf("container init died before reporting: %w", initExit(r.proc))
 	}
 	if r.rep.Error != "" {
+		if r.work == nil { // RPC: CRIU's errors go back in its answer
+			return errors.New(r.rep.Error)
+		}
 		return criu.WithLog(errors.New(r.rep.Error), filepath.Join(r.work.Name(), restoreLog))
 	}
 	return nil

@@ -44,6 +44,9 @@ type Config struct {
 	// LazyPages, when set, is the argument list of a `criu lazy-pages`
 	// daemon the init starts before the restore.
 	LazyPages []string `json:"lazy_pages,omitempty"`
+	// RPC: the init serves one CRIU RPC restore over the channel at RPCFd
+	// instead of running CRIU with Args (rpc.go).
+	RPC bool `json:"rpc,omitempty"`
 }
 
 // Report is what the init tells the runtime once CRIU is done.
@@ -78,7 +81,11 @@ func run(sigs chan os.Signal) (int, error) {
 		}
 	}
 
-	root, err := restore(&cfg)
+	restoreTree := restore
+	if cfg.RPC {
+		restoreTree = restoreRPC
+	}
+	root, err := restoreTree(&cfg)
 	if err != nil {
 		json.NewEncoder(report).Encode(Report{Error: err.Error()})
 		report.Close()
