@@ -17,13 +17,13 @@ import (
 // running `criu restore`, the init runs `criu swrk` and relays between it
 // and Channel (internal/criurpc).
 type RPCRestore struct {
-	// Channel is the init's end of a channel (criurpc.SocketPair). The
-	// caller keeps it open until Restore returns, and talks on the other
-	// end.
+	// Channel is the init's end of a channel (criurpc.SocketPair); the
+	// caller talks on the other end.
 	Channel *os.File
-	// Started gets the init's host pid once it runs, while Restore waits
-	// for the init's report; it must not block. The caller relays CRIU's
-	// conversation from then on: the report comes only after CRIU's answer.
+	// Started gets the init's host pid once it runs (and holds its own
+	// copy of Channel), while Restore waits for the init's report; it must
+	// not block. The caller relays CRIU's conversation from then on: the
+	// report comes only after CRIU's answer.
 	Started func(initPid int)
 }
 

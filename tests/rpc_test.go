@@ -255,6 +255,44 @@ func TestRPCGoCriuInheritFd(t *testing.T) {
 	e.assertNothingLeft()
 }
 
+// refuseNote fails one notification, as a client whose hook went wrong.
+type refuseNote struct {
+	notes
+	script string
+}
+
+func (r *refuseNote) PostRestore(pid int32) error {
+	r.add("post-restore", pid)
+	if r.script == "post-restore" {
+		return errors.New("refused by the test")
+	}
+	return nil
+}
+
+// TestRPCGoCriuNotifyRefused: a client that fails a notification after
+// the tree exists (go-criu then drops the connection, as CRIU expects of
+// a failed hook) gets no tree, and nothing is left behind.
+func TestRPCGoCriuNotifyRefused(t *testing.T) {
+	e := newEnv(t)
+	img, orig := takenImages(t, "-child")
+	before := hashDir(t, img.dir)
+	n := &refuseNote{script: "post-restore"}
+	err := e.goCriu().Restore(restoreOpts(t, img.dir), n)
+	if err == nil {
+		t.Fatalf("restore succeeded although the client refused post-restore")
+	}
+	t.Logf("refused restore: %v (notifications %v)", err, n.scripts)
+	pid := int(n.pid(t, "post-restore"))
+	if pid == 0 {
+		t.Fatalf("no post-restore notification came: %v", n.scripts)
+	}
+	waitGone(t, pid)
+	assertSameImages(t, before, img.dir)
+	orig.cmd.Process.Kill()
+	orig.waitExit(t)
+	e.assertNothingLeft()
+}
+
 // pipeName is the pipe's name in /proc/PID/fd: "pipe:[inode]".
 func pipeName(t *testing.T, f *os.File) string {
 	t.Helper()

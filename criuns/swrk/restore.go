@@ -79,6 +79,11 @@ func (s *session) restore(req *rpc.CriuReq) {
 			relayed = make(chan conversation, 1)
 			go func() {
 				final, err := s.converse(b, packet, files)
+				if err != nil {
+					// CRIU must not wait for a client that is gone: it
+					// fails, and so does the restore, which undoes itself.
+					ch.Shutdown()
+				}
 				relayed <- conversation{final, err}
 			}()
 		}},
