@@ -7,10 +7,12 @@
 // The proxy peeks at each request before it takes it, and routes it:
 //
 //   - RESTORE makes a new tree container through shim's tree restore,
-//     whose init runs `criu swrk` (internal/nsinit, rpc.go). The proxy
-//     re-executes itself into a mount namespace of its own first, as
-//     every tree restore must (internal/mountns); the request waits on
-//     the socket meanwhile. rst_sibling is forced, so the restored root
+//     whose init runs `criu swrk` (internal/nsinit, rpc.go). Like every
+//     tree restore it needs a mount namespace of its own
+//     (internal/mountns): the constructor there makes one when it sees a
+//     RESTORE waiting on the socket; otherwise (a RESTORE after other
+//     requests) the proxy re-executes itself into one, the request still
+//     unread. rst_sibling is forced, so the restored root
 //     is the init's child, and cgroups default to CRIU's IGNORE mode, as
 //     `criu-ns restore` does it.
 //   - DUMP, PRE_DUMP and SINGLE_PRE_DUMP of a pid that lives in one of
