@@ -56,7 +56,8 @@ func fakeCRIU(args []string) int {
 	}
 	note, _ := (&rpc.CriuResp{Type: rpc.CriuReqType_NOTIFY.Enum(), Success: ptr(true),
 		Notify: &rpc.CriuNotify{Script: ptr("post-restore"), Pid: ptr(int32(42))}}).MarshalVT()
-	if c.Send(note, nil) != nil {
+	// As with orphan-pts-master, the notification carries a descriptor.
+	if c.Send(note, []*os.File{os.Stdin}) != nil {
 		return 6
 	}
 	b, _, err = c.Recv()
@@ -123,10 +124,17 @@ func TestRelay(t *testing.T) {
 	if err := ch.SendRequest(req, []*os.File{dir}); err != nil {
 		t.Fatal(err)
 	}
-	note, _, err := ch.RecvResponse()
+	note, noteFiles, err := ch.RecvResponse()
 	if err != nil || !IsNotify(note) || note.GetNotify().GetPid() != 42 {
 		t.Fatalf("want the notification unchanged, got %v (%v)", note, err)
 	}
+	if len(noteFiles) != 1 {
+		t.Fatalf("the notification's descriptor did not come through: %d files", len(noteFiles))
+	}
+	if link, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", noteFiles[0].Fd())); link != os.DevNull {
+		t.Errorf("the notification's descriptor is %q, CRIU sent its stdin (%s)", link, os.DevNull)
+	}
+	noteFiles[0].Close()
 	ack, _ := (&rpc.CriuReq{Type: rpc.CriuReqType_NOTIFY.Enum(), NotifySuccess: ptr(true)}).MarshalVT()
 	if err := ch.Send(ack, nil); err != nil {
 		t.Fatal(err)
