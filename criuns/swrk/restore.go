@@ -99,15 +99,17 @@ func (s *session) restore(req *rpc.CriuReq) {
 	}
 	c := <-relayed
 	switch {
-	case err == nil:
+	case err == nil && c.final.GetRestore() != nil:
 		c.final.Restore.Pid = ptr(int32(restored.RootPid))
 		s.answer(c.final)
 	case c.final != nil && !c.final.GetSuccess():
 		s.answer(c.final) // CRIU's own verdict
 	case c.err != nil && c.err != errNoAnswer:
 		fail(c.err)
-	default:
+	case err != nil:
 		fail(err)
+	default:
+		fail(errors.New("criu swrk answered the restore without a pid"))
 	}
 }
 
