@@ -3,7 +3,8 @@
 // orphan, forward every signal it gets to the restored root, and exit with
 // the root's status. It holds no knowledge of bundles or libcontainer; the
 // runtime hands it everything through one environment variable and a few
-// inherited descriptors.
+// inherited descriptors. For an RPC client (criu-ns swrk mode) it runs
+// `criu swrk` instead and relays the client's restore to it (rpc.go).
 package nsinit
 
 import (
