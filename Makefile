@@ -13,10 +13,12 @@ UNIT_PKGS := ./bundle/... ./specgen/... ./shim/... ./internal/... ./criuns/... .
 
 all: build
 
-# deps installs a CRIU this kernel can use (builds 4.1.1 if needed); idempotent.
+# deps installs a CRIU this kernel can use (builds 4.1.1 if needed) and
+# CRIU's RPC clients (pycriu, libcriu) the swrk tests drive; idempotent.
 deps:
 	scripts/install-build-deps.sh
 	scripts/install-criu.sh
+	scripts/install-rpc-clients.sh
 
 # seccomp: managers' containers come with seccomp profiles.
 build:
@@ -55,9 +57,9 @@ e2e: deps build
 
 # test-vm runs the integration suite again in a QEMU guest (TCG) with Debian
 # 12's own kernel 6.1 (cgroup v2, soft-dirty): see tests/vm.
-test-vm: deps build
+test-vm: deps build build-faultinject
 	scripts/install-vm-deps.sh
-	CRIU_NS_RUNTIME=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout 60m -v ./tests/vm/
+	CRIU_NS_RUNTIME=$(CURDIR)/$(BIN) CRIU_NS_RUNTIME_FAULTINJECT=$(CURDIR)/$(FAULT_BIN) $(GO) test -count=1 -timeout 60m -v ./tests/vm/
 
 # bench compares the runtime with bare CRIU; it asserts no timings.
 bench: deps build

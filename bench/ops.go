@@ -138,6 +138,11 @@ func (b *bench) all() error {
 		}
 	}
 	for _, s := range sizes {
+		if err := b.rpcRestorePairs(b.images[s.name]); err != nil {
+			return err
+		}
+	}
+	for _, s := range sizes {
 		if err := b.checkpointPairs(b.images[s.name]); err != nil {
 			return err
 		}
@@ -605,6 +610,8 @@ func target(op, workload string) float64 {
 		return 0.25
 	case op == "lazy":
 		return 0
+	case op == "rpc restore": // against the CLI restore, not bare CRIU
+		return 1.10
 	case workload == "small":
 		return 1.10
 	case workload == "1GiB":

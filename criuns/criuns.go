@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
+	"github.com/criu-ns-runtime/criu-ns-runtime/criuns/swrk"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/mountns"
 	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
 )
@@ -41,6 +42,8 @@ func run(args []string, env Env) (int, error) {
 		return restore(c, env)
 	case "dump", "pre-dump":
 		return dump(c, args, env)
+	case "swrk":
+		return swrk.Main(c.Rest, swrk.Env{Root: env.Root, NewID: newID}), nil
 	}
 	return passthrough(c.CRIU, args)
 }

@@ -1,7 +1,8 @@
 // Package criuns is criu-ns mode: it takes CRIU's own command line, as the
 // old Python criu-ns script did, and runs restores and dumps of trees
 // through the runtime, so they land in fresh namespaces and are dumped from
-// inside them. Anything else goes to CRIU unchanged.
+// inside them. `swrk FD`, the mode CRIU's RPC libraries start, is served
+// by criuns/swrk. Anything else goes to CRIU unchanged.
 package criuns
 
 import (

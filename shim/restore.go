@@ -42,6 +42,10 @@ type RestoreOptions struct {
 	// Tree kind only.
 	Ephemeral bool // the container is deleted once its tree ends (criu-ns mode)
 	Stdio     bool // the init and CRIU get the caller's stdio, else /dev/null
+	// RPC, if set, has the init serve CRIU's RPC protocol instead of
+	// running `criu restore`: the images come with the request, and
+	// ImagePath is only recorded (criu-ns swrk mode, tree_rpc.go).
+	RPC *RPCRestore
 
 	// Bundle kind only.
 	Bundle BundleOptions

@@ -125,18 +125,11 @@ func (r *treeRestore) prepare() error {
 		return err
 	}
 	warmCgroupAttach()
-	images, err := imageDir(r.o.ImagePath)
-	if err != nil {
-		return err
-	}
-	if err := imagecheck.Check(images); err != nil {
-		return err
-	}
-	if r.images, err = os.Open(images); err != nil {
-		return err
-	}
-	if r.work, err = openWorkDir(r.o.WorkPath, images); err != nil {
-		return err
+	images := r.o.ImagePath
+	if r.o.RPC == nil {
+		if images, err = r.openDirs(); err != nil {
+			return err
+		}
 	}
 	if err := bundle.ValidateID(r.o.ID); err != nil {
 		return err
@@ -165,6 +158,25 @@ func (r *treeRestore) prepare() error {
 	}
 	crashpoint.Hit("restore.after-meta")
 	return nil
+}
+
+// openDirs opens the image and work directories the init hands CRIU, and
+// returns the images' absolute path.
+func (r *treeRestore) openDirs() (string, error) {
+	images, err := imageDir(r.o.ImagePath)
+	if err != nil {
+		return "", err
+	}
+	if err := imagecheck.Check(images); err != nil {
+		return "", err
+	}
+	if r.images, err = os.Open(images); err != nil {
+		return "", err
+	}
+	if r.work, err = openWorkDir(r.o.WorkPath, images); err != nil {
+		return "", err
+	}
+	return images, nil
 }
 
 // stage binds the host's root where libcontainer will pivot into it.
@@ -204,9 +216,13 @@ func (r *treeRestore) launch() error {
 	}
 	// The init also gets our locked descriptor and keeps it until CRIU is
 	// done: killed now, we leave the container locked until then.
+	extra := []*os.File{reportW, r.initLock, r.images, r.work, r.lock.File()}
+	if r.o.RPC != nil {
+		extra = []*os.File{reportW, r.initLock, r.o.RPC.Channel, r.lock.File()}
+	}
 	r.proc = &libcontainer.Process{
 		Args: spec.Process.Args, Env: spec.Process.Env, Cwd: "/", Init: true,
-		ExtraFiles: []*os.File{reportW, r.initLock, r.images, r.work, r.lock.File()},
+		ExtraFiles: extra,
 	}
 	if r.o.Stdio {
 		r.proc.Stdin, r.proc.Stdout, r.proc.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -219,6 +235,13 @@ func (r *treeRestore) launch() error {
 		return fmt.Errorf("start container: %w", err)
 	}
 	crashpoint.Hit("restore.after-start")
+	if r.o.RPC != nil {
+		pid, err := r.proc.Pid()
+		if err != nil {
+			return err
+		}
+		r.o.RPC.Started(pid)
+	}
 	// The container has its own copy of the staged root now. Dropping ours
 	// keeps a foreground restore from pinning every host mount point for
 	// the container's life. The empty directory stays: libcontainer starts
@@ -256,6 +279,10 @@ func (r *treeRestore) spec() (*specs.Spec, error) {
 	}
 	cfg := &nsinit.Config{CRIU: r.criu, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile,
 		HeldLockFd: nsinit.DirFds + 2}
+	if o.RPC != nil {
+		// The RPC channel takes the directories' place.
+		cfg = &nsinit.Config{CRIU: r.criu, RPC: true, HeldLockFd: nsinit.RPCFd + 1}
+	}
 	if o.LazyPages {
 		cfg.LazyPages = criu.LazyPagesArgs(criuCommon(CRIUOptions{}, dirFd(0), work, lazyLog))
 	}
@@ -286,6 +313,9 @@ func (r *treeRestore) await() error {
 	}
 	crashpoint.Hit("restore.after-report")
 	if r.rep.Error != "" {
+		if r.work == nil { // RPC: CRIU's errors go back in its answer
+			return errors.New(r.rep.Error)
+		}
 		return criu.WithLog(errors.New(r.rep.Error), filepath.Join(r.work.Name(), restoreLog))
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/criuns"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criurpc"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/nsinit"
 	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
 )
@@ -45,6 +46,9 @@ func main() {
 	switch {
 	case len(os.Args) > 1 && os.Args[1] == "nsinit":
 		nsinit.Main()
+	case len(os.Args) > 1 && os.Args[1] == criurpc.RelayArg:
+		// criu-ns swrk mode's relay inside a container (criuns/swrk).
+		criurpc.RelayMain(os.Args[2:])
 	case filepath.Base(os.Args[0]) == "criu-ns":
 		os.Exit(criuns.Main(os.Args[1:], criunsEnv()))
 	}

@@ -5,8 +5,9 @@
 // and the kernel removes it when the process ends, however it ends.
 //
 // The constructor acts on `criu-ns-runtime [global flags] restore` without
-// --bundle, and on any run with _CRIU_NS_PRIVATE_MOUNTS=1 in the
-// environment: front ends that restore otherwise (criu-ns mode) re-exec
+// --bundle, on criu-ns swrk mode when the first request waiting on its
+// socket is a RESTORE, and on any run with _CRIU_NS_PRIVATE_MOUNTS=1 in
+// the environment: front ends that restore otherwise (criu-ns mode) re-exec
 // themselves with it (Reexec).
 package mountns
 
@@ -50,6 +51,18 @@ func IsValueFlag(name string) bool {
 	defer C.free(unsafe.Pointer(c))
 	return C.criu_ns_is_value_flag(c) == 1
 }
+
+// swrkFd and swrkRestores expose the constructor's swrk checks to tests.
+func swrkFd(args []string) int {
+	argv := make([]*C.char, len(args)+1)
+	for i, a := range args {
+		argv[i] = C.CString(a)
+		defer C.free(unsafe.Pointer(argv[i]))
+	}
+	return int(C.criu_ns_swrk_fd(C.int(len(args)), &argv[0]))
+}
+
+func swrkRestores(fd int) bool { return C.criu_ns_swrk_restores(C.int(fd)) == 1 }
 
 // cliRestoresTree exposes the constructor's parsing to tests.
 func cliRestoresTree(args []string) bool {

@@ -4,4 +4,6 @@
 int criu_ns_private_mounts(void);
 int criu_ns_is_value_flag(const char *name);
 int criu_ns_cli_restores_tree(int argc, char **argv);
+int criu_ns_swrk_fd(int argc, char **argv);
+int criu_ns_swrk_restores(int fd);
 #endif

@@ -3,7 +3,8 @@
 // orphan, forward every signal it gets to the restored root, and exit with
 // the root's status. It holds no knowledge of bundles or libcontainer; the
 // runtime hands it everything through one environment variable and a few
-// inherited descriptors.
+// inherited descriptors. For an RPC client (criu-ns swrk mode) it runs
+// `criu swrk` instead and relays the client's restore to it (rpc.go).
 package nsinit
 
 import (
@@ -49,6 +50,9 @@ type Config struct {
 	// it until it has reported, so a restore whose runtime was killed
 	// stays locked until CRIU is done; no child gets it.
 	HeldLockFd int `json:"held_lock_fd,omitempty"`
+	// RPC: the init serves one CRIU RPC restore over the channel at RPCFd
+	// instead of running CRIU with Args (rpc.go).
+	RPC bool `json:"rpc,omitempty"`
 }
 
 // Report is what the init tells the runtime once CRIU is done.
@@ -86,7 +90,11 @@ func run(sigs chan os.Signal) (int, error) {
 		unix.CloseOnExec(cfg.HeldLockFd)
 	}
 
-	root, err := restore(&cfg)
+	restoreTree := restore
+	if cfg.RPC {
+		restoreTree = restoreRPC
+	}
+	root, err := restoreTree(&cfg)
 	if err != nil {
 		json.NewEncoder(report).Encode(Report{Error: err.Error()})
 		report.Close()

@@ -137,6 +137,15 @@ func TestIntegrationInGuest(t *testing.T) {
 		runtimeBin = filepath.Join(work, "criu-ns-runtime")
 		goCmd(t, repo, []string{"CGO_ENABLED=1"}, "build", "-tags", "seccomp", "-o", runtimeBin, "./cmd/criu-ns-runtime")
 	}
+	faultBin := os.Getenv("CRIU_NS_RUNTIME_FAULTINJECT")
+	if faultBin != "" {
+		if faultBin, err = filepath.Abs(faultBin); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		faultBin = filepath.Join(work, "criu-ns-runtime-faultinject")
+		goCmd(t, repo, []string{"CGO_ENABLED=1"}, "build", "-tags", "seccomp,faultinject", "-o", faultBin, "./cmd/criu-ns-runtime")
+	}
 	workload := filepath.Join(work, "workload")
 	goCmd(t, repo, []string{"CGO_ENABLED=0"}, "build", "-o", workload, "./tests/workload")
 	testBin := filepath.Join(work, "tests.test")
@@ -158,6 +167,7 @@ func TestIntegrationInGuest(t *testing.T) {
 	args := []string{
 		"-t", fmt.Sprint(int(timeout.Seconds())),
 		"-e", "CRIU_NS_RUNTIME=" + runtimeBin,
+		"-e", "CRIU_NS_RUNTIME_FAULTINJECT=" + faultBin,
 		"-e", "CRIU_NS_WORKLOAD=" + workload,
 		// The suite's --roots need a tmpfs: mkfifo fails on 9p.
 		"-e", "CRIU_NS_TEST_TMPDIR=/tmp",
