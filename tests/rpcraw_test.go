@@ -184,6 +184,21 @@ func TestRPCBadRequests(t *testing.T) {
 		o := &rpc.CriuOpts{ImagesDirFd: i32(-1), ImagesDir: str(filepath.Join(empty, "missing"))}
 		failed(t, "missing images_dir", ask(t, reqOf(rpc.CriuReqType_RESTORE, o)), "missing")
 	})
+	t.Run("restore of images whose pages file is truncated", func(t *testing.T) {
+		// Bare CRIU loops forever on these; the proxy checks them first.
+		img := makeImages(t, "-mem", "4")
+		pagemaps, _ := filepath.Glob(filepath.Join(img.dir, "pages-*.img"))
+		if len(pagemaps) == 0 {
+			t.Fatalf("no pages image in %s", img.dir)
+		}
+		if err := os.Truncate(pagemaps[0], 4096); err != nil {
+			t.Fatal(err)
+		}
+		before := hashDir(t, img.dir)
+		failed(t, "restore of truncated pages", ask(t, reqOf(rpc.CriuReqType_RESTORE, restoreOpts(t, img.dir))),
+			filepath.Base(pagemaps[0]), "truncated")
+		assertSameImages(t, before, img.dir)
+	})
 	t.Run("dump of a pid that is no tree", func(t *testing.T) {
 		req := reqOf(rpc.CriuReqType_DUMP, dumpOpts(t, deadPid(t), filepath.Join(t.TempDir(), "d")))
 		resp := ask(t, req)

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/checkpoint-restore/go-criu/v8/rpc"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criurpc"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/imagecheck"
 	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
 )
 
@@ -40,6 +42,20 @@ func (s *session) restore(req *rpc.CriuReq) {
 	}
 	// For the record (state's image-path annotation): the images' path.
 	imagePath, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", files[0].Fd()))
+	// CRIU does not protect itself from bad images (a truncated pages file
+	// makes it loop forever): check them first, as every restore does. A
+	// dir with no images at all gets CRIU's own (quick) answer.
+	checked := imagePath
+	if _, err := os.Stat(checked); err != nil {
+		checked = fmt.Sprintf("/proc/self/fd/%d", files[0].Fd())
+	}
+	if _, err := os.Stat(filepath.Join(checked, "inventory.img")); err == nil {
+		if err := imagecheck.Check(checked); err != nil {
+			closeFiles(files)
+			fail(err)
+			return
+		}
+	}
 	rt, err := s.runtime()
 	if err != nil {
 		closeFiles(files)
