@@ -28,7 +28,10 @@
 //     own inventory.img, without looping back; pages a pagemap keeps in
 //     the parent (PE_PARENT) have a pagemap there; and the parent's
 //     inventory and those same pagemaps pass the same checks, up the
-//     chain.
+//     chain. A parent may be a pre-dump, whose bare inventory has no
+//     format version: CRIU reads its pagemaps in the format of the dump
+//     it restores, and so does Check. The directory Check is given may
+//     not be one: a pre-dump holds no process tree to restore.
 //
 // It does not check the rest (files, sockets, namespaces, the memory's
 // contents): CRIU reports those itself, early and clearly enough.

@@ -56,7 +56,8 @@ const parentLink = "parent" // CRIU's CR_PARENT_LINK
 // returns an *Error for the first problem it finds.
 func Check(dir string) error {
 	visited := map[fileID]bool{}
-	d := &imageDir{top: dir, path: dir, pageSize: int64(os.Getpagesize())}
+	top := &imageDir{top: dir, path: dir, pageSize: int64(os.Getpagesize())}
+	d := top
 	var tasks []uint32 // the pids of pstree.img
 	for {
 		id, err := idOf(d.path)
@@ -64,7 +65,7 @@ func Check(dir string) error {
 			return d.fail("", "cannot be read: %v", err)
 		}
 		visited[id] = true
-		if err := d.checkInventory(); err != nil {
+		if err := d.checkInventory(top); err != nil {
 			return err
 		}
 		if d.rel == "" {
@@ -104,13 +105,24 @@ func (d *imageDir) fail(file, format string, args ...any) error {
 	return &Error{Dir: d.top, File: strings.TrimSuffix(d.rel+file, "/"), What: what}
 }
 
-func (d *imageDir) checkInventory() error {
+// checkInventory checks the directory's inventory; top is the directory
+// Check was given, for a parent's.
+func (d *imageDir) checkInventory(top *imageDir) error {
 	const name = "inventory.img"
 	entries, err := d.decode(name, "INVENTORY", &inventory.InventoryEntry{})
 	if err != nil {
 		return err
 	}
 	inv := entries[0].Message.(*inventory.InventoryEntry)
+	if isPreDump(inv) {
+		if d == top {
+			return d.fail("", "holds a pre-dump (memory only, no process tree): restore from the dump made with it as its parent (--parent-path, --prev-images-dir)")
+		}
+		// A pre-dump writes a bare inventory, without a format version;
+		// CRIU reads its pagemaps in the format of the dump it restores.
+		d.version = top.version
+		return nil
+	}
 	switch v := inv.GetImgVersion(); v {
 	case imagesV1, imagesV11:
 		d.version = v
@@ -124,6 +136,26 @@ func (d *imageDir) checkInventory() error {
 		return d.fail(name, "has a root cgroup set of 0: the image is corrupt")
 	}
 	return nil
+}
+
+// isPreDump says whether inv is the inventory of a pre-dump: CRIU writes
+// it with the pre-dump mode and without a format version.
+func isPreDump(inv *inventory.InventoryEntry) bool {
+	return inv.PreDumpMode != nil && inv.GetImgVersion() == 0
+}
+
+// DumpUptime is the dump_uptime CRIU stamped on the inventory of the
+// images in dir: the host's uptime in microseconds when it dumped, which
+// it records only when it tracked memory (a pre-dump, --track-mem), and
+// which names that dump wherever its images are copied. Zero if CRIU
+// recorded none.
+func DumpUptime(dir string) (uint64, error) {
+	d := &imageDir{top: dir, path: dir}
+	entries, err := d.decode("inventory.img", "INVENTORY", &inventory.InventoryEntry{})
+	if err != nil {
+		return 0, err
+	}
+	return entries[0].Message.(*inventory.InventoryEntry).GetDumpUptime(), nil
 }
 
 // checkTasks checks the images every task of pstree.img needs and

@@ -296,6 +296,76 @@ func TestRealImagesPass(t *testing.T) {
 	}
 }
 
+// preDumpOf makes a copy of the images in src look like what `criu
+// pre-dump` writes: only the inventory (bare: no format version, the
+// pre-dump mode, the dump's uptime), the pagemaps and the pages.
+func preDumpOf(t *testing.T, src string) string {
+	t.Helper()
+	dir := copyImages(t, src)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if n != "inventory.img" && !strings.HasPrefix(n, "pagemap-") && !strings.HasPrefix(n, "pages-") {
+			if err := os.Remove(filepath.Join(dir, n)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rewrite(t, dir, "inventory.img", &inventory.InventoryEntry{}, func(img *crit.CriuImage) {
+		img.Entries[0].Message = &inventory.InventoryEntry{
+			ImgVersion: proto.Uint32(0), PreDumpMode: proto.Uint32(1), DumpUptime: proto.Uint64(4242000000),
+		}
+	})
+	return dir
+}
+
+// A pre-dump is never restored from, but lends its pages to the dump made
+// with it as its parent.
+func TestPreDumpParent(t *testing.T) {
+	fx := facts(t, fixture)
+	pre := preDumpOf(t, fixture)
+	err := Check(pre)
+	if err == nil || !strings.Contains(err.Error(), "holds a pre-dump") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("Check of a pre-dump = %v, want one line saying it is a pre-dump", err)
+	}
+	t.Log(err)
+
+	// The final dump keeps its last pagemap entry's pages in the pre-dump.
+	dir := copyImages(t, fixture)
+	var n uint64
+	rewrite(t, dir, fx.pagemap, &pagemap.PagemapEntry{}, func(img *crit.CriuImage) {
+		pe := img.Entries[len(img.Entries)-1].Message.(*pagemap.PagemapEntry)
+		n = uint64(pe.GetCompatNrPages())
+		pe.Flags = proto.Uint32(pageInParent)
+	})
+	if err := os.Truncate(filepath.Join(dir, fx.pages), fx.pagesBytes-int64(n)*int64(os.Getpagesize())); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(pre, filepath.Join(dir, "parent")); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(dir); err != nil {
+		t.Fatalf("a dump whose parent is a pre-dump fails the check: %v", err)
+	}
+	// ... and the pre-dump's pages are checked all the same.
+	if err := os.Truncate(filepath.Join(pre, fx.pages), 4096); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(dir); err == nil || !strings.Contains(err.Error(), "parent/"+fx.pages+" has 4096 bytes") {
+		t.Errorf("Check with a truncated pre-dump parent = %v, want the parent's pages named", err)
+	}
+
+	if up, err := DumpUptime(pre); err != nil || up != 4242000000 {
+		t.Errorf("DumpUptime of the pre-dump = %d, %v; want 4242000000", up, err)
+	}
+	if up, err := DumpUptime(fixture); err != nil || up != 0 {
+		t.Errorf("DumpUptime of a dump without --track-mem = %d, %v; want 0", up, err)
+	}
+}
+
 func TestDamagedImages(t *testing.T) {
 	fx := facts(t, fixture)
 	ps := int64(os.Getpagesize())
