@@ -79,6 +79,14 @@ type DumpOpts struct {
 	// PreDump saves memory only (`criu pre-dump`), for a later
 	// incremental dump; the tree always keeps running.
 	PreDump bool
+	// Parent is CRIU's --prev-images-dir: the images of an earlier
+	// (pre-)dump, relative to ImagesDir, that keep the pages the tree has
+	// not written since. CRIU links it from the new images as "parent".
+	Parent string
+	// TrackMem resets the tree's soft-dirty bits once its memory is
+	// dumped, so a later dump can take the pages not written since from
+	// this one (CRIU's --track-mem; a pre-dump always does).
+	TrackMem bool
 }
 
 // Args is the dump command line.
@@ -90,6 +98,12 @@ func (o DumpOpts) Args() []string {
 	a := append([]string{verb, "-t", strconv.Itoa(o.Tree)}, o.Common.args()...)
 	if o.LeaveRunning && !o.PreDump {
 		a = append(a, "--leave-running")
+	}
+	if o.Parent != "" {
+		a = append(a, "--prev-images-dir", o.Parent)
+	}
+	if o.TrackMem {
+		a = append(a, "--track-mem")
 	}
 	return append(a, o.Extra...)
 }

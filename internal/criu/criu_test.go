@@ -38,6 +38,10 @@ func TestDumpArgs(t *testing.T) {
 			Tree: 1, LeaveRunning: true},
 			"dump -t 1 -D /i -W /w -o dump.log -v4 --shell-job --leave-running --ghost-limit=1M"},
 		{DumpOpts{Common: Common{ImagesDir: "/i"}, Tree: 3, PreDump: true, LeaveRunning: true}, "pre-dump -t 3 -D /i"},
+		{DumpOpts{Common: Common{ImagesDir: "/i", Extra: []string{"-v4"}}, Tree: 3, PreDump: true, Parent: "../pre1", TrackMem: true},
+			"pre-dump -t 3 -D /i --prev-images-dir ../pre1 --track-mem -v4"},
+		{DumpOpts{Common: Common{ImagesDir: "/i"}, Tree: 3, LeaveRunning: true, Parent: "../pre", TrackMem: true},
+			"dump -t 3 -D /i --leave-running --prev-images-dir ../pre --track-mem"},
 	} {
 		if got := strings.Join(tc.opts.Args(), " "); got != tc.want {
 			t.Errorf("got %s\nwant %s", got, tc.want)
