@@ -66,6 +66,26 @@ type Meta struct {
 	Created       time.Time `json:"created"`
 	// Ephemeral containers (criu-ns mode) are deleted once their tree ends.
 	Ephemeral bool `json:"ephemeral,omitempty"`
+	// MemTrack says which earlier dump a dump with a parent may take the
+	// pages the tree has not written from (tree containers). Nil: no dump
+	// has reset the tree's soft-dirty bits since it was restored, so
+	// CRIU finds every page written and takes none from a parent.
+	MemTrack *MemTrack `json:"mem_track,omitempty"`
+}
+
+// MemTrack is what the soft-dirty bits of a running tree count from: the
+// pages marked written are those written since the last dump that tracked
+// memory (a pre-dump, or a dump with --track-mem) reset them.
+type MemTrack struct {
+	// DumpUptime is the stamp CRIU put on that dump's inventory
+	// (dump_uptime): the one dump whose images hold every page the tree
+	// has not written since.
+	DumpUptime uint64 `json:"dump_uptime,omitempty"`
+	// Images is where that dump was committed, for messages.
+	Images string `json:"images,omitempty"`
+	// Lost, if set, says why no dump is such a base: a dump that may
+	// have reset the bits did not commit.
+	Lost string `json:"lost,omitempty"`
 }
 
 // Restoring says whether a restore of the container has not finished.

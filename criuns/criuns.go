@@ -141,7 +141,8 @@ func dump(c *Cmdline, args []string, env Env) (int, error) {
 	}
 	return 0, rt.Checkpoint(shim.CheckpointOptions{
 		ID: id, ImagePath: images, WorkPath: c.WorkDir, LeaveRunning: c.Leave, PreDump: c.Command == "pre-dump", Timeout: limit,
-		CRIU: shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest},
+		TrackMem: c.TrackMem, CRIU: shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest},
+		OCI: shim.OCICRIUOptions{ParentPath: c.PrevImagesDir},
 	})
 }
 

@@ -25,7 +25,11 @@ type Cmdline struct {
 	Detach   bool   // -d, --restore-detached
 	Leave    bool   // -R, --leave-running
 	ShellJob bool   // -j, --shell-job
-	Rest     []string
+	// PrevImagesDir, --prev-images-dir, is an incremental dump's parent;
+	// TrackMem, --track-mem, makes a dump one that a later one can build on.
+	PrevImagesDir string
+	TrackMem      bool
+	Rest          []string
 }
 
 // option is one CRIU option criu-ns reads; value options take an argument.
@@ -48,6 +52,8 @@ var options = []option{
 	{short: "S", long: "restore-sibling", flag: func(c *Cmdline) *bool { return new(bool) }},
 	{short: "R", long: "leave-running", flag: func(c *Cmdline) *bool { return &c.Leave }},
 	{short: "j", long: "shell-job", flag: func(c *Cmdline) *bool { return &c.ShellJob }},
+	{long: "prev-images-dir", value: func(c *Cmdline) *string { return &c.PrevImagesDir }},
+	{long: "track-mem", flag: func(c *Cmdline) *bool { return &c.TrackMem }},
 }
 
 // Parse splits args (without the program name). It understands "-D dir",

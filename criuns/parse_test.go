@@ -23,6 +23,10 @@ func TestParse(t *testing.T) {
 		{[]string{"dump", "-t", "1", "--criu-ns-timeout", "30s", "--timeout", "5"},
 			Cmdline{Command: "dump", Tree: "1", Timeout: "30s", Rest: []string{"--timeout", "5"}}},
 		{[]string{"check", "--feature", "mem_dirty_track"}, Cmdline{Command: "check", Rest: []string{"--feature", "mem_dirty_track"}}},
+		{[]string{"dump", "-t", "7", "-D", "full", "--prev-images-dir", "../pre", "--track-mem"},
+			Cmdline{Command: "dump", Tree: "7", ImagesDir: "full", PrevImagesDir: "../pre", TrackMem: true}},
+		{[]string{"pre-dump", "-t", "7", "-D", "pre2", "--prev-images-dir=../pre1"},
+			Cmdline{Command: "pre-dump", Tree: "7", ImagesDir: "pre2", PrevImagesDir: "../pre1"}},
 	} {
 		got, err := Parse(tc.args)
 		if err != nil {

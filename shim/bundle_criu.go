@@ -54,7 +54,12 @@ func criuOpts(image, work string, leave, preDump bool, c CRIUOptions, o OCICRIUO
 // dump that ends the container removes it, so the manager can restore
 // under the same id.
 func (bundleKind) checkpoint(rt *Runtime, c *container, o CheckpointOptions) error {
-	if err := refuse(bundle.KindBundle, flag{"-- CRIU-ARGS", len(o.CRIU.Extra) > 0}); err != nil {
+	if err := refuse(bundle.KindBundle, flag{"-- CRIU-ARGS", len(o.CRIU.Extra) > 0}, flag{"--track-mem", o.TrackMem}); err != nil {
+		return err
+	}
+	// libcontainer asks CRIU for memory tracking on a pre-dump and on a
+	// dump with a parent, as runc does; we ask the kernel first.
+	if err := refuseWithoutSoftDirty(o); err != nil {
 		return err
 	}
 	image, err := filepath.Abs(o.ImagePath)

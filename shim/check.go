@@ -42,6 +42,34 @@ func (rt *Runtime) Check() error {
 	return nil
 }
 
+// CheckIncremental says, as one line of check's output, whether this
+// kernel allows incremental dumps (pre-dump, --parent-path): CRIU's own
+// verdict on soft-dirty tracking. They are optional, so the answer never
+// fails check.
+func (rt *Runtime) CheckIncremental() string {
+	const what = "incremental dumps (pre-dump, --parent-path): "
+	criuPath, err := rt.CRIU()
+	if err != nil {
+		return what + "unknown: " + err.Error()
+	}
+	out, err := exec.Command(criuPath, "check", "--feature", "mem_dirty_track").CombinedOutput()
+	if err == nil {
+		return what + "yes, this kernel tracks soft-dirty memory"
+	}
+	// "Warn  (criu/cr-check.c:824): Dirty tracking is OFF. ..."
+	msg := firstLine(string(out))
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "irty track") {
+			msg = l
+			break
+		}
+	}
+	if _, after, ok := strings.Cut(msg, "): "); ok {
+		msg = after
+	}
+	return what + "no, this kernel lacks soft-dirty memory tracking (criu check --feature mem_dirty_track: " + strings.TrimSpace(msg) + ")"
+}
+
 func firstErrorLine(out string) string {
 	for _, l := range strings.Split(out, "\n") {
 		if strings.Contains(l, "Error") {

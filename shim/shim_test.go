@@ -130,7 +130,6 @@ func TestRefuseFlags(t *testing.T) {
 		o    CheckpointOptions
 		want string
 	}{
-		{CheckpointOptions{OCI: OCICRIUOptions{ParentPath: "p"}}, "--parent-path"},
 		{CheckpointOptions{OCI: OCICRIUOptions{EmptyNs: []string{"network"}}}, "--empty-ns"},
 		{CheckpointOptions{OCI: OCICRIUOptions{ManageCgroupsMode: "soft"}}, "--manage-cgroups-mode"},
 	} {
@@ -142,6 +141,10 @@ func TestRefuseFlags(t *testing.T) {
 	err := bundleKind{}.checkpoint(nil, nil, CheckpointOptions{CRIU: CRIUOptions{Extra: []string{"-v4"}}})
 	if err == nil || !strings.HasPrefix(err.Error(), "-- CRIU-ARGS does not apply to a bundle container") {
 		t.Errorf("checkpoint of a bundle container with CRIU arguments: %v", err)
+	}
+	err = bundleKind{}.checkpoint(nil, nil, CheckpointOptions{TrackMem: true})
+	if err == nil || !strings.HasPrefix(err.Error(), "--track-mem does not apply to a bundle container") {
+		t.Errorf("checkpoint of a bundle container with --track-mem: %v", err)
 	}
 }
 

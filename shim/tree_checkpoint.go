@@ -46,10 +46,13 @@ type checkpointJournal struct {
 	Swap imagedir.Swap `json:"swap"`
 	// WorkDir is the caller's --work-path; empty: the staging directory,
 	// so the log lands in the new checkpoint, or beside it if it fails.
-	WorkDir      string    `json:"work_dir,omitempty"`
-	LeaveRunning bool      `json:"leave_running,omitempty"`
-	PreDump      bool      `json:"pre_dump,omitempty"`
-	Started      time.Time `json:"started"`
+	WorkDir      string `json:"work_dir,omitempty"`
+	LeaveRunning bool   `json:"leave_running,omitempty"`
+	PreDump      bool   `json:"pre_dump,omitempty"`
+	// TrackMem: the dump resets the tree's soft-dirty bits, and its end
+	// says what they count from (trackMem).
+	TrackMem bool      `json:"track_mem,omitempty"`
+	Started  time.Time `json:"started"`
 
 	stderrText string // what CRIU printed, once it ended
 	keptAt     string // where an unverified dump was kept
@@ -73,8 +76,7 @@ func (j *checkpointJournal) failedLogPath() string { return j.Swap.Path + ".fail
 // cloned mount table), entered through package setns.
 func (treeKind) checkpoint(rt *Runtime, c *container, o CheckpointOptions) error {
 	if err := refuse(bundle.KindTree,
-		flag{"--parent-path", o.OCI.ParentPath != ""}, flag{"--empty-ns", len(o.OCI.EmptyNs) > 0},
-		flag{"--manage-cgroups-mode", o.OCI.ManageCgroupsMode != ""},
+		flag{"--empty-ns", len(o.OCI.EmptyNs) > 0}, flag{"--manage-cgroups-mode", o.OCI.ManageCgroupsMode != ""},
 	); err != nil {
 		return err
 	}
@@ -91,11 +93,27 @@ func (treeKind) checkpoint(rt *Runtime, c *container, o CheckpointOptions) error
 	}
 	defer init.Close()
 
+	// An incremental dump's input is checked, then the kernel, before
+	// anything is made.
+	var parent *treeParent
+	if o.OCI.ParentPath != "" {
+		if parent, err = planParent(o.ImagePath, o.OCI.ParentPath); err != nil {
+			return err
+		}
+		if err := checkBase(c.meta, parent); err != nil {
+			return err
+		}
+	}
+	if err := refuseWithoutSoftDirty(o); err != nil {
+		return err
+	}
+
 	swap, err := imagedir.Plan(o.ImagePath)
 	if err != nil {
 		return err
 	}
-	j := &checkpointJournal{Swap: *swap, LeaveRunning: o.LeaveRunning, PreDump: o.PreDump, Started: time.Now().UTC()}
+	j := &checkpointJournal{Swap: *swap, LeaveRunning: o.LeaveRunning, PreDump: o.PreDump,
+		TrackMem: o.incremental() != "", Started: time.Now().UTC()}
 	var work *os.File
 	if o.WorkPath != "" {
 		if work, err = openWorkDir(o.WorkPath, ""); err != nil {
@@ -116,7 +134,7 @@ func (treeKind) checkpoint(rt *Runtime, c *container, o CheckpointOptions) error
 		return fmt.Errorf("image path %s: %w", o.ImagePath, unwrapPathError(err))
 	}
 	crashpoint.Hit("checkpoint.after-staging")
-	status, stopped, runErr := rt.runDump(c, j, init, work, criuPath, o)
+	status, stopped, runErr := rt.runDump(c, j, init, work, criuPath, parent, o)
 	j.stderrText = readSmall(filepath.Join(c.dir, bundle.CheckpointStderrFile))
 	crashpoint.Hit("checkpoint.after-criu-exit")
 	outcome, err := rt.finishCheckpoint(c, j, status)
@@ -145,7 +163,7 @@ func (treeKind) checkpoint(rt *Runtime, c *container, o CheckpointOptions) error
 // runDump runs CRIU in the container's namespaces and returns its exit
 // status as the waiting parent recorded it (nil if it recorded none), why
 // the runtime stopped it if it did, and why it could not run it at all.
-func (rt *Runtime) runDump(c *container, j *checkpointJournal, init *pidfd.Proc, work *os.File, criuPath string, o CheckpointOptions) (status *setns.Status, stopped, err error) {
+func (rt *Runtime) runDump(c *container, j *checkpointJournal, init *pidfd.Proc, work *os.File, criuPath string, parent *treeParent, o CheckpointOptions) (status *setns.Status, stopped, err error) {
 	staging, err := os.Open(j.Swap.Staging)
 	if err != nil {
 		return nil, nil, err
@@ -164,6 +182,10 @@ func (rt *Runtime) runDump(c *container, j *checkpointJournal, init *pidfd.Proc,
 		Tree:         c.meta.RootNsPid,
 		LeaveRunning: o.LeaveRunning,
 		PreDump:      o.PreDump,
+		TrackMem:     j.TrackMem,
+	}
+	if parent != nil {
+		opts.Parent = parent.link
 	}
 	// Enter the init's namespaces directly, as `nsenter -p -m` would:
 	// libcontainer's exec would add a Go re-exec and a cgroup migration
@@ -255,6 +277,9 @@ func (rt *Runtime) finishCheckpoint(c *container, j *checkpointJournal, status *
 			os.Remove(j.failedLogPath()) // of an earlier failure, now superseded
 		}
 		c.meta.ImagePath = j.Swap.Path
+		if j.PreDump || j.LeaveRunning {
+			trackMem(c.meta, j, committed, "")
+		}
 		if err := bundle.WriteMeta(c.dir, c.meta); err != nil {
 			return 0, err
 		}
@@ -277,6 +302,12 @@ func (rt *Runtime) finishCheckpoint(c *container, j *checkpointJournal, status *
 		}
 		outcome = kept
 	} else {
+		// The tree runs on: what do its soft-dirty bits count from now?
+		if trackMem(c.meta, j, rolledBack, j.logPath()) {
+			if err := bundle.WriteMeta(c.dir, c.meta); err != nil {
+				return 0, err
+			}
+		}
 		if j.WorkDir == "" {
 			os.Rename(j.logPath(), j.failedLogPath())
 		}

@@ -48,6 +48,12 @@ func (rt *Runtime) DumpRPC(id string, dump func(init *pidfd.Proc) (treeEnded boo
 		defer init.Close()
 		ended, err := dump(init)
 		if !ended {
+			// The client's dump may have reset the tree's soft-dirty bits
+			// (track_mem): no dump of ours is a safe parent any more.
+			c.meta.MemTrack = &bundle.MemTrack{Lost: "an RPC client (criu-ns swrk) has dumped the tree since, perhaps resetting its soft-dirty bits"}
+			if werr := bundle.WriteMeta(c.dir, c.meta); err == nil {
+				err = werr
+			}
 			return err
 		}
 		// The tree is gone; the init leaves once it can take the lock.

@@ -17,6 +17,7 @@ var checkCommand = &cli.Command{
 		if err := rt.Check(); err != nil {
 			return fmt.Errorf("check: %w", err)
 		}
+		fmt.Println(rt.CheckIncremental())
 		fmt.Println("Looks good.")
 		return nil
 	},

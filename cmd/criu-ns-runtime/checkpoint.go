@@ -15,7 +15,7 @@ var checkpointCommand = &cli.Command{
 		&cli.StringFlag{Name: "work-path", Usage: "directory for dump.log (default: the image path)"},
 		&cli.BoolFlag{Name: "leave-running", Usage: "keep the tree running after the dump"},
 		&cli.BoolFlag{Name: "pre-dump", Usage: "save memory only, for a later incremental dump (needs soft-dirty tracking)"},
-		&cli.StringFlag{Name: "parent-path", Usage: "images of a previous (pre-)dump, relative to the image path"},
+		&cli.StringFlag{Name: "parent-path", Usage: "images of an earlier (pre-)dump to dump incrementally onto: ../DIR (relative to the image path) or absolute (needs soft-dirty tracking)"},
 		timeoutFlag("dump"),
 	}, append(criuFlags, ociCRIUFlags...)...),
 	Action: func(c *cli.Context) error {
