@@ -9,6 +9,11 @@
 //	-status FILE   where SIGUSR1 results go (written to FILE.tmp, renamed)
 //	-child         start a child copy of this program (the tree then has two
 //	               processes); the child loops until its parent goes away
+//	-dirty PERCENT on SIGHUP rewrite that share of the -mem buffer's pages
+//	               (its first pages: spread out, they would dirty every
+//	               transparent huge page) with the next generation of the
+//	               pattern (SIGUSR1 then verifies that generation there),
+//	               and write "dirtied N" (N: the generation) to -status
 //
 // SIGTERM makes the process exit 42, SIGUSR2 exit 43.
 package main
@@ -30,6 +35,7 @@ func main() {
 	memMiB := flag.Int("mem", 0, "MiB of patterned memory")
 	status := flag.String("status", "", "status file for SIGUSR1 results")
 	child := flag.Bool("child", false, "start a child copy of this program")
+	dirtyPct := flag.Int("dirty", 0, "percent of the -mem pages SIGHUP rewrites")
 	isChild := flag.Bool("is-child", false, "internal: run as the child")
 	flag.Parse()
 
@@ -40,6 +46,9 @@ func main() {
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
+	if *dirtyPct > 0 {
+		signal.Notify(sigs, syscall.SIGHUP)
+	}
 
 	var buf []uint64
 	if *memMiB > 0 {
@@ -88,8 +97,19 @@ func main() {
 		}()
 	}
 
+	var gen uint64 // the pattern generation of the dirtied pages
 	for s := range sigs {
 		switch s {
+		case syscall.SIGHUP:
+			gen++
+			for i := range buf {
+				if dirtied(i, len(buf), *dirtyPct) {
+					buf[i] = patternGen(i, gen)
+				}
+			}
+			if *status != "" {
+				writeStatus(*status, fmt.Sprintf("dirtied %d", gen))
+			}
 		case syscall.SIGTERM:
 			os.Exit(42)
 		case syscall.SIGUSR2:
@@ -97,7 +117,11 @@ func main() {
 		case syscall.SIGUSR1:
 			res := "ok"
 			for i := range buf {
-				if buf[i] != pattern(i) {
+				want := pattern(i)
+				if dirtied(i, len(buf), *dirtyPct) {
+					want = patternGen(i, gen)
+				}
+				if buf[i] != want {
 					res = "bad"
 					break
 				}
@@ -116,6 +140,18 @@ func main() {
 func pattern(i int) uint64 {
 	x := uint64(i)*0x9e3779b97f4a7c15 + 0x5851f42d4c957f2d
 	return x ^ x>>29
+}
+
+// patternGen is what word i holds once its page was dirtied gen times.
+func patternGen(i int, gen uint64) uint64 { return pattern(i) ^ gen*0xff51afd7ed558ccd }
+
+// wordsPerPage: the buffer's words per 4 KiB page.
+const wordsPerPage = 4096 / 8
+
+// dirtied says whether word i of a buffer of n words is in a page SIGHUP
+// rewrites: the first pct percent of its pages.
+func dirtied(i, n, pct int) bool {
+	return i/wordsPerPage < n/wordsPerPage*pct/100
 }
 
 // runChild loops until its parent is gone (it is then re-parented).
