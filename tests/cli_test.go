@@ -160,7 +160,16 @@ func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestCheckAndVersion(t *testing.T) {
 	e := newEnv(t)
-	e.mustRun("check")
+	// check says whether incremental dumps are possible, as CRIU sees
+	// it, and passes either way: they are optional.
+	out := e.mustRun("check").stdout
+	want := "incremental dumps (pre-dump, --parent-path): no, this kernel lacks soft-dirty memory tracking (criu check --feature mem_dirty_track: Dirty tracking is OFF. Memory snapshot will not work.)\n"
+	if haveSoftDirty(t) {
+		want = "incremental dumps (pre-dump, --parent-path): yes, this kernel tracks soft-dirty memory\n"
+	}
+	if !strings.HasPrefix(out, want) || !strings.HasSuffix(out, "Looks good.\n") {
+		t.Errorf("check printed %q, want %q and then Looks good.", out, want)
+	}
 	if out := e.mustRun("--version").stdout; strings.TrimSpace(out) == "" {
 		t.Errorf("--version printed nothing")
 	}
