@@ -56,9 +56,11 @@ e2e: deps build
 		rc=$$?; if [ -f $(E2E_SKIP_NOTE) ]; then cat $(E2E_SKIP_NOTE); fi; exit $$rc
 
 # test-vm runs the integration suite again in a QEMU guest (TCG) with Debian
-# 12's own kernel 6.1 (cgroup v2, soft-dirty): see tests/vm.
+# 12's own kernel 6.1 (cgroup v2, soft-dirty), and the e2e tests that need
+# that kernel (podman's pre-checkpoints): see tests/vm.
 test-vm: deps build build-faultinject
 	scripts/install-vm-deps.sh
+	scripts/install-e2e-deps.sh
 	CRIU_NS_RUNTIME=$(CURDIR)/$(BIN) CRIU_NS_RUNTIME_FAULTINJECT=$(CURDIR)/$(FAULT_BIN) $(GO) test -count=1 -timeout 60m -v ./tests/vm/
 
 # bench compares the runtime with bare CRIU; it asserts no timings.

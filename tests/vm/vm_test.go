@@ -1,18 +1,27 @@
 // Package vm runs the integration suite (./tests) in a QEMU guest that has
 // Debian 12's own kernel (6.1, cgroup v2, soft-dirty tracking), a second
-// kernel besides the host's. scripts/vm/run-guest.sh boots the guest; each
-// test of the guest becomes a subtest here, passing, failing or skipping as
-// it did there.
+// kernel besides the host's, and the e2e tests that need that kernel
+// (guestE2E). scripts/vm/run-guest.sh boots the guest; each test of the
+// guest becomes a subtest here (the e2e ones below "e2e"), passing,
+// failing or skipping as it did there.
 //
-// The test binary, the workload and the runtime are built on the host
-// (compiling under TCG is slow); the guest sees them, and CRIU, through its
-// 9p view of the host's "/". It needs root, like the suite itself, and what
-// scripts/install-vm-deps.sh installs: a missing tool fails the test.
+// The guest runs what only it can test first (guestFirst, then guestE2E),
+// then the rest of the integration suite: a CI that runs out of time
+// still has the results that matter most. It runs with
+// CRIU_NS_TEST_REQUIRE_SOFT_DIRTY=1, so a test that needs soft-dirty
+// tracking fails there, instead of testing its absence, if it is missing.
+//
+// The test binaries, the workload and the runtime are built on the host
+// (compiling under TCG is slow); the guest sees them, CRIU and podman
+// through its 9p view of the host's "/". It needs root, like the suite
+// itself, and what scripts/install-vm-deps.sh and install-e2e-deps.sh
+// install: a missing tool fails the test.
 //
 //	CRIU_NS_RUNTIME=/path/to/criu-ns-runtime  test this binary instead of
 //	                                          building one
 //	VM_TEST_RUN=REGEXP                        run only the guest's tests
-//	                                          that match (-test.run)
+//	                                          that match (-test.run), in
+//	                                          the suite's order
 //	VM_TIMEOUT=DURATION                       the guest's time limit, boot
 //	                                          included (default 45m)
 package vm
@@ -31,19 +40,34 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
+// guestFirst are the integration tests only a guest like this one tests
+// for real: soft-dirty tracking (pre-dumps, incremental dumps, live
+// migration), which the host's kernel lacks, and cgroup v2, where the host
+// has v1 (the freezer of kill --all and of a failed dump, the cgroup
+// parents that parallel restores and deletes make and remove).
+var guestFirst = []string{
+	"TestPreDump", "TestIncremental.*", "TestRPCGoCriuPreDumpLoop", "TestCheckAndVersion", ".*Migrat.*",
+	"TestStateListPsKillDelete", "TestCheckpointFailureKeepsTreeRunning", "TestParallelOneID", "TestManyIDs",
+}
+
+// guestE2E are the e2e tests (./tests/e2e) the guest runs after
+// guestFirst: podman's pre-checkpoints need soft-dirty tracking.
+var guestE2E = []string{"TestPodmanPreCheckpoint"}
+
+// anyOf is a -test.run pattern for exactly the top-level tests names match.
+func anyOf(names []string) string { return "^(" + strings.Join(names, "|") + ")$" }
+
 // probePrefix marks the lines the guest prints about itself before the
-// suite starts.
+// suites start.
 const probePrefix = "cnr-vm-probe: "
 
-// guestScript runs in the guest: it describes the guest, then becomes the
-// test binary ("$@").
-const guestScript = `
+// guestProbe runs in the guest first: it describes the guest.
+const guestProbe = `
 p='` + probePrefix + `'
 echo "${p}kernel $(uname -r)"
 echo "${p}cgroupfs $(stat -fc %T /sys/fs/cgroup)"
@@ -52,13 +76,40 @@ if out=$(criu check --feature mem_dirty_track 2>&1); then
 else
 	echo "${p}mem_dirty_track failed: $(echo "$out" | tr '\n' ' ')"
 fi
-exec "$@"
+status=0
 `
+
+// phase is one run of a test binary in the guest.
+type phase struct {
+	pkg  string   // test2json's package name for it: "tests", "e2e"
+	args []string // the test binary and its flags
+}
+
+// guestScript is the guest's command: the probe, then each phase through
+// test2json (in the guest, so each event names its phase's package), and
+// the first failing phase's exit status.
+func guestScript(test2json string, phases []phase) string {
+	var b strings.Builder
+	b.WriteString(guestProbe)
+	for _, ph := range phases {
+		var cmd []string
+		for _, a := range ph.args {
+			cmd = append(cmd, shellQuote(a))
+		}
+		fmt.Fprintf(&b, "%s 2>&1 | %s -t -p %s\n", strings.Join(cmd, " "), shellQuote(test2json), shellQuote(ph.pkg))
+		b.WriteString("rc=${PIPESTATUS[0]}; [ $status != 0 ] || status=$rc\n")
+	}
+	b.WriteString("exit $status\n")
+	return b.String()
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // event is one line of `go tool test2json`.
 type event struct {
 	Time    time.Time
 	Action  string
+	Package string
 	Test    string
 	Elapsed float64
 	Output  string
@@ -66,7 +117,7 @@ type event struct {
 
 // node is one test of the guest, with its subtests.
 type node struct {
-	name     string
+	name     string // a top-level e2e test's is "e2e/TestX"
 	action   string // pass, fail, skip; "" if it never ended
 	elapsed  float64
 	output   strings.Builder
@@ -86,16 +137,16 @@ func (n *node) child(name string) *node {
 
 // guestRun is what came back from the guest.
 type guestRun struct {
-	probe  map[string]string // probe lines: first word -> the rest
-	root   *node             // its children are the guest's top-level tests
-	nodes  map[string]*node  // every test by its full name
-	pkg    strings.Builder   // output outside any test (TestMain, summary)
-	pkgEnd string            // the package's final action
-	first  time.Time         // the first test's start, as test2json saw it
-	last   time.Time         // the last event
-	exit   error             // run-guest.sh's exit
-	stderr string            // run-guest.sh's own messages
-	wall   time.Duration
+	probe   map[string]string           // probe lines: first word -> the rest
+	root    *node                       // its children are the guest's top-level tests, in the order they ran
+	nodes   map[string]map[string]*node // every test by package and full name
+	pkg     strings.Builder             // output outside any test (TestMain, summaries, the shell)
+	pkgEnds []string                    // each phase's final action, in order
+	first   time.Time                   // the first test's start, as test2json saw it
+	last    time.Time                   // the last event
+	exit    error                       // run-guest.sh's exit
+	stderr  string                      // run-guest.sh's own messages
+	wall    time.Duration
 }
 
 func TestIntegrationInGuest(t *testing.T) {
@@ -117,6 +168,12 @@ func TestIntegrationInGuest(t *testing.T) {
 	if _, err := exec.LookPath("criu"); err != nil {
 		if _, err := os.Stat("/usr/local/sbin/criu"); err != nil {
 			t.Fatalf("criu is neither on PATH nor at /usr/local/sbin/criu: make deps installs it")
+		}
+	}
+
+	for _, tool := range []string{"podman", "conmon"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing (the guest runs %v): run scripts/install-e2e-deps.sh (make test-vm does)", tool, guestE2E)
 		}
 	}
 
@@ -150,6 +207,11 @@ func TestIntegrationInGuest(t *testing.T) {
 	goCmd(t, repo, []string{"CGO_ENABLED=0"}, "build", "-o", workload, "./tests/workload")
 	testBin := filepath.Join(work, "tests.test")
 	goCmd(t, repo, nil, "test", "-c", "-o", testBin, "./tests/")
+	e2eBin := filepath.Join(work, "e2e.test")
+	goCmd(t, repo, nil, "test", "-c", "-o", e2eBin, "./tests/e2e/")
+	// The guest turns the binaries' output into events itself.
+	test2json := filepath.Join(work, "test2json")
+	goCmd(t, repo, nil, "build", "-o", test2json, "cmd/test2json")
 
 	timeout := 45 * time.Minute
 	if s := os.Getenv("VM_TIMEOUT"); s != "" {
@@ -164,6 +226,10 @@ func TestIntegrationInGuest(t *testing.T) {
 	if timeout < time.Minute {
 		t.Fatalf("the guest needs minutes; give go test a -timeout of 60m (make test-vm does)")
 	}
+	phases, err := guestPhases(testBin, e2eBin, "-test.v=test2json", "-test.count=1", "-test.timeout="+(timeout-2*time.Minute).String())
+	if err != nil {
+		t.Fatal(err)
+	}
 	args := []string{
 		"-t", fmt.Sprint(int(timeout.Seconds())),
 		"-e", "CRIU_NS_RUNTIME=" + runtimeBin,
@@ -171,11 +237,17 @@ func TestIntegrationInGuest(t *testing.T) {
 		"-e", "CRIU_NS_WORKLOAD=" + workload,
 		// The suite's --roots need a tmpfs: mkfifo fails on 9p.
 		"-e", "CRIU_NS_TEST_TMPDIR=/tmp",
-		"--", "bash", "-c", guestScript, "guest",
-		testBin, "-test.v=test2json", "-test.count=1", "-test.timeout=" + (timeout - 2*time.Minute).String(),
-	}
-	if re := os.Getenv("VM_TEST_RUN"); re != "" {
-		args = append(args, "-test.run="+re)
+		// This kernel has soft-dirty tracking: tests that need it must
+		// fail if it is missing.
+		"-e", "CRIU_NS_TEST_REQUIRE_SOFT_DIRTY=1",
+		// The e2e tests: the runtime under test, nothing to install (the
+		// guest has no network; its "/" is the host's, where make
+		// test-vm installed it all), podman's storage on the guest's
+		// tmpfs.
+		"-e", "E2E_RUNTIME=" + runtimeBin,
+		"-e", "E2E_NO_INSTALL=1",
+		"-e", "TMPDIR=/tmp",
+		"--", "bash", "-c", guestScript(test2json, phases),
 	}
 	if u, err := exec.Command("uname", "-r").Output(); err == nil {
 		t.Logf("host kernel %s; booting Debian 12's kernel under TCG (this takes minutes)", bytes.TrimSpace(u))
@@ -215,15 +287,51 @@ func TestIntegrationInGuest(t *testing.T) {
 	t.Logf("guest: %d passed, %d failed, %d skipped; the tests took %.1f s, boot and all %s",
 		pass, fail, skip, g.last.Sub(g.first).Seconds(), g.wall.Round(time.Second))
 
-	// Whatever no guest test accounts for: the suite dying in TestMain, a
-	// panic or timeout of the test binary, or the guest itself failing.
+	// Whatever no guest test accounts for: a suite dying in TestMain, a
+	// panic or timeout of a test binary, or the guest itself failing.
+	allPassed := len(g.pkgEnds) == len(phases)
+	for _, end := range g.pkgEnds {
+		allPassed = allPassed && end == "pass"
+	}
 	switch {
 	case len(g.root.children) == 0:
 		t.Errorf("the guest ran no test (run-guest.sh: %v); its output:\n%s", g.exit, g.pkg.String())
-	case fail == 0 && (g.pkgEnd != "pass" || g.exit != nil):
-		t.Errorf("the guest's suite ended with %q (run-guest.sh: %v) although no test failed; its output:\n%s",
-			g.pkgEnd, g.exit, g.pkg.String())
+	case fail == 0 && (!allPassed || g.exit != nil):
+		t.Errorf("the guest's %d runs of test binaries ended with %q (run-guest.sh: %v) although no test failed; its output:\n%s",
+			len(phases), g.pkgEnds, g.exit, g.pkg.String())
 	}
+}
+
+// guestPhases are the test binaries' runs in the guest: guestFirst,
+// guestE2E, the rest; or, with VM_TEST_RUN, the integration tests that
+// match it, and the e2e tests of guestE2E that match it.
+func guestPhases(testBin, e2eBin string, flags ...string) ([]phase, error) {
+	run := func(pkg, bin string, extra ...string) phase {
+		return phase{pkg, append(append([]string{bin}, flags...), extra...)}
+	}
+	re := os.Getenv("VM_TEST_RUN")
+	if re == "" {
+		return []phase{
+			run("tests", testBin, "-test.run="+anyOf(guestFirst)),
+			run("e2e", e2eBin, "-test.run="+anyOf(guestE2E)),
+			run("tests", testBin, "-test.skip="+anyOf(guestFirst)),
+		}, nil
+	}
+	match, err := regexp.Compile(re)
+	if err != nil {
+		return nil, fmt.Errorf("VM_TEST_RUN=%s: %v", re, err)
+	}
+	phases := []phase{run("tests", testBin, "-test.run="+re)}
+	var e2e []string
+	for _, name := range guestE2E {
+		if match.MatchString(name) {
+			e2e = append(e2e, name)
+		}
+	}
+	if len(e2e) > 0 {
+		phases = append(phases, run("e2e", e2eBin, "-test.run="+anyOf(e2e)))
+	}
+	return phases, nil
 }
 
 // replay mirrors the guest's test n (and its subtests) as a subtest of t.
@@ -236,7 +344,8 @@ func replay(t *testing.T, n *node) {
 		out := strings.TrimRight(n.output.String(), "\n")
 		switch n.action {
 		case "pass":
-			t.Logf("passed in the guest (%.2fs)", n.elapsed)
+			// What it logged, as go test -v shows it for a passing test.
+			t.Logf("passed in the guest (%.2fs):\n%s", n.elapsed, out)
 		case "skip":
 			t.Skipf("skipped in the guest:\n%s", out)
 		case "fail":
@@ -247,12 +356,12 @@ func replay(t *testing.T, n *node) {
 	})
 }
 
-// runGuest runs run-guest.sh with args; the guest's output goes through
-// test2json as it comes.
+// runGuest runs run-guest.sh with args; the guest's output (test2json
+// events, the probe's lines) is read as it comes.
 func runGuest(t *testing.T, script string, args []string, limit time.Duration) *guestRun {
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	g := &guestRun{probe: map[string]string{}, root: &node{byName: map[string]*node{}}, nodes: map[string]*node{}}
+	g := &guestRun{probe: map[string]string{}, root: &node{byName: map[string]*node{}}, nodes: map[string]map[string]*node{}}
 
 	cmd := exec.CommandContext(ctx, script, args...)
 	// SIGTERM lets run-guest.sh kill QEMU before it goes.
@@ -264,63 +373,31 @@ func runGuest(t *testing.T, script string, args []string, limit time.Duration) *
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	conv := exec.Command(goBin(), "tool", "test2json", "-t", "-p", "tests")
-	convIn, err := conv.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	convOut, err := conv.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var convErr bytes.Buffer
-	conv.Stderr = &convErr
-	if err := conv.Start(); err != nil {
-		t.Fatalf("go tool test2json: %v", err)
-	}
-
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		conv.Process.Kill()
 		t.Fatalf("%s: %v", script, err)
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // guest lines: probe lines here, the rest to test2json
-		defer wg.Done()
-		defer convIn.Close()
-		r := bufio.NewReader(guestOut)
-		for {
-			line, err := r.ReadString('\n')
-			if rest, ok := strings.CutPrefix(line, probePrefix); ok {
-				k, v, _ := strings.Cut(strings.TrimRight(rest, "\n"), " ")
-				g.probe[k] = v
-			} else if line != "" {
-				io.WriteString(convIn, line)
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	dec := json.NewDecoder(convOut)
+	r := bufio.NewReader(guestOut)
 	for {
+		line, err := r.ReadString('\n')
 		var ev event
-		if err := dec.Decode(&ev); err != nil {
+		if rest, ok := strings.CutPrefix(line, probePrefix); ok {
+			k, v, _ := strings.Cut(strings.TrimRight(rest, "\n"), " ")
+			g.probe[k] = v
+		} else if strings.HasPrefix(line, "{") && json.Unmarshal([]byte(line), &ev) == nil {
+			g.record(t, ev)
+		} else {
+			g.pkg.WriteString(line)
+		}
+		if err != nil {
 			if !errors.Is(err, io.EOF) {
-				t.Errorf("reading test2json's output: %v", err)
+				t.Errorf("reading the guest's output: %v", err)
 			}
 			break
 		}
-		g.record(t, ev)
 	}
-	wg.Wait()
 	g.exit = cmd.Wait()
 	g.wall = time.Since(start)
-	if err := conv.Wait(); err != nil {
-		t.Errorf("go tool test2json: %v: %s", err, convErr.String())
-	}
 	g.stderr = stderr.String()
 	if ctx.Err() != nil {
 		g.stderr += fmt.Sprintf("(run-guest.sh was stopped after %v)\n", limit)
@@ -336,14 +413,14 @@ func (g *guestRun) record(t *testing.T, ev event) {
 		case "output":
 			g.pkg.WriteString(ev.Output)
 		case "pass", "fail", "skip":
-			g.pkgEnd = ev.Action
+			g.pkgEnds = append(g.pkgEnds, ev.Action)
 		}
 		return
 	}
 	if g.first.IsZero() {
 		g.first = ev.Time
 	}
-	n := g.node(ev.Test)
+	n := g.node(ev.Package, ev.Test)
 	switch ev.Action {
 	case "output":
 		n.output.WriteString(ev.Output)
@@ -351,27 +428,37 @@ func (g *guestRun) record(t *testing.T, ev event) {
 		n.action, n.elapsed = ev.Action, ev.Elapsed
 		if !strings.Contains(ev.Test, "/") {
 			// Progress while the guest runs (go test -v shows it at once).
-			t.Logf("guest: %s %s (%.2fs)", strings.ToUpper(ev.Action), ev.Test, ev.Elapsed)
+			t.Logf("guest: %s %s (%.2fs)", strings.ToUpper(ev.Action), n.name, ev.Elapsed)
 		}
 	}
 }
 
-// node returns the test named name, creating it below the longest prefix
-// of name that is a test already: a subtest's own name may hold a slash
-// (TestBadIDs/"a/b"), and tests are always seen before their subtests.
-func (g *guestRun) node(name string) *node {
-	if n, ok := g.nodes[name]; ok {
+// node returns the test of package pkg named name, creating it below the
+// longest prefix of name that is a test already: a subtest's own name may
+// hold a slash (TestBadIDs/"a/b"), and tests are always seen before their
+// subtests. A top-level test of a package other than the integration
+// suite's is named after its package too ("e2e/TestX").
+func (g *guestRun) node(pkg, name string) *node {
+	nodes := g.nodes[pkg]
+	if nodes == nil {
+		nodes = map[string]*node{}
+		g.nodes[pkg] = nodes
+	}
+	if n, ok := nodes[name]; ok {
 		return n
 	}
 	parent, base := g.root, name
+	if pkg != "tests" {
+		base = pkg + "/" + name
+	}
 	for i := strings.LastIndex(name, "/"); i > 0; i = strings.LastIndex(name[:i], "/") {
-		if p, ok := g.nodes[name[:i]]; ok {
+		if p, ok := nodes[name[:i]]; ok {
 			parent, base = p, name[i+1:]
 			break
 		}
 	}
 	n := parent.child(base)
-	g.nodes[name] = n
+	nodes[name] = n
 	return n
 }
 
