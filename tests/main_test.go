@@ -15,6 +15,9 @@
 //	                                          fault-injection suite
 //	CRIU_NS_TEST_TMPDIR=DIR                   where temporary directories go
 //	                                          (default /var/tmp)
+//	CRIU_NS_TEST_REQUIRE_SOFT_DIRTY=1         a kernel without soft-dirty
+//	                                          tracking fails the tests that
+//	                                          need it (tests/vm's guest has it)
 package tests
 
 import (

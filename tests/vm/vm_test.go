@@ -82,6 +82,7 @@ status=0
 // phase is one run of a test binary in the guest.
 type phase struct {
 	pkg  string   // test2json's package name for it: "tests", "e2e"
+	dir  string   // where it runs: its package's directory, as with go test
 	args []string // the test binary and its flags
 }
 
@@ -96,7 +97,8 @@ func guestScript(test2json string, phases []phase) string {
 		for _, a := range ph.args {
 			cmd = append(cmd, shellQuote(a))
 		}
-		fmt.Fprintf(&b, "%s 2>&1 | %s -t -p %s\n", strings.Join(cmd, " "), shellQuote(test2json), shellQuote(ph.pkg))
+		fmt.Fprintf(&b, "(cd %s && %s 2>&1) | %s -t -p %s\n",
+			shellQuote(ph.dir), strings.Join(cmd, " "), shellQuote(test2json), shellQuote(ph.pkg))
 		b.WriteString("rc=${PIPESTATUS[0]}; [ $status != 0 ] || status=$rc\n")
 	}
 	b.WriteString("exit $status\n")
@@ -226,7 +228,7 @@ func TestIntegrationInGuest(t *testing.T) {
 	if timeout < time.Minute {
 		t.Fatalf("the guest needs minutes; give go test a -timeout of 60m (make test-vm does)")
 	}
-	phases, err := guestPhases(testBin, e2eBin, "-test.v=test2json", "-test.count=1", "-test.timeout="+(timeout-2*time.Minute).String())
+	phases, err := guestPhases(repo, testBin, e2eBin, "-test.v=test2json", "-test.count=1", "-test.timeout="+(timeout-2*time.Minute).String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,9 +307,13 @@ func TestIntegrationInGuest(t *testing.T) {
 // guestPhases are the test binaries' runs in the guest: guestFirst,
 // guestE2E, the rest; or, with VM_TEST_RUN, the integration tests that
 // match it, and the e2e tests of guestE2E that match it.
-func guestPhases(testBin, e2eBin string, flags ...string) ([]phase, error) {
+func guestPhases(repo, testBin, e2eBin string, flags ...string) ([]phase, error) {
 	run := func(pkg, bin string, extra ...string) phase {
-		return phase{pkg, append(append([]string{bin}, flags...), extra...)}
+		dir := filepath.Join(repo, "tests")
+		if pkg != "tests" {
+			dir = filepath.Join(dir, pkg)
+		}
+		return phase{pkg, dir, append(append([]string{bin}, flags...), extra...)}
 	}
 	re := os.Getenv("VM_TEST_RUN")
 	if re == "" {
