@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -262,14 +261,14 @@ func (r *treeRestore) reportPipe() (*os.File, error) {
 // in its environment.
 func (r *treeRestore) spec() (*specs.Spec, error) {
 	o := r.o
-	work, log, lazyLog := dirFd(1), restoreLog, "lazy-pages.log"
+	work, log, lazyLog := dirFd(1), o.CRIU.logFile(restoreLog), "lazy-pages.log"
 	if o.LazyPages {
 		// The restore and the lazy-pages daemon meet at a socket in their
 		// work dir: use the container's own directory, so two lazy
 		// restores of the same images never share one, and keep the logs
 		// in the work path.
 		work = fmt.Sprintf("/proc/self/fd/%d", nsinit.LockFd)
-		log, lazyLog = dirFd(1)+"/"+log, dirFd(1)+"/"+lazyLog
+		log, lazyLog = logPath(dirFd(1), log), dirFd(1)+"/"+lazyLog
 	}
 	opts := criu.RestoreOpts{
 		Common:    criuCommon(o.CRIU, dirFd(0), work, log),
@@ -307,7 +306,7 @@ func (r *treeRestore) await() error {
 	if err := json.NewDecoder(r.report).Decode(&r.rep); err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return criu.WithLog(fmt.Errorf("restore %s timed out after %v: criu restore was killed, and the container removed",
-				r.o.ID, r.o.Timeout), filepath.Join(r.work.Name(), restoreLog))
+				r.o.ID, r.o.Timeout), logPath(r.work.Name(), r.o.CRIU.logFile(restoreLog)))
 		}
 		return fmt.Errorf("container init died before reporting: %w", initExit(r.proc))
 	}
@@ -316,7 +315,7 @@ func (r *treeRestore) await() error {
 		if r.work == nil { // RPC: CRIU's errors go back in its answer
 			return errors.New(r.rep.Error)
 		}
-		return criu.WithLog(errors.New(r.rep.Error), filepath.Join(r.work.Name(), restoreLog))
+		return criu.WithLog(errors.New(r.rep.Error), logPath(r.work.Name(), r.o.CRIU.logFile(restoreLog)))
 	}
 	return nil
 }
