@@ -327,7 +327,7 @@ func (r *treeRestore) record() error {
 	if err != nil {
 		return err
 	}
-	host, err := childWithNsPid(initPid, r.rep.RootPid)
+	host, err := descendantWithNsPid(initPid, r.rep.RootPid)
 	if err != nil {
 		return err
 	}
