@@ -91,6 +91,9 @@ func (treeKind) checkpoint(rt *Runtime, c *container, o CheckpointOptions) error
 	if st, _ := c.ct.Status(); st == libcontainer.Paused {
 		return fmt.Errorf("container %s is paused: resume it before a checkpoint", o.ID)
 	}
+	if err := checkDumpSession(c.meta.RootPid, o.CRIU.ShellJob); err != nil {
+		return err
+	}
 	criuPath, err := rt.CRIU()
 	if err != nil {
 		return err

@@ -62,6 +62,7 @@ type treeRestore struct {
 	root         pidfd.Ref
 	deadline     time.Time // zero: none
 	janitorDone  *os.File  // write end: the janitor acts once it is closed
+	job          *shellJob // a shell job's caller side (tree_shelljob.go)
 
 	undo []func()
 }
@@ -90,7 +91,8 @@ func (treeKind) restore(rt *Runtime, o RestoreOptions) (*Restored, error) {
 			return nil, err
 		}
 	}
-	return &Restored{ID: o.ID, RootPid: r.root.Pid, RootNsPid: r.rep.RootPid, process: r.proc, rt: rt, janitor: r.janitorDone}, nil
+	return &Restored{ID: o.ID, RootPid: r.root.Pid, RootNsPid: r.rep.RootPid, process: r.proc, rt: rt,
+		janitor: r.janitorDone, job: r.job}, nil
 }
 
 // onUndo registers how to undo what a phase just made.
@@ -140,6 +142,12 @@ func (r *treeRestore) prepare() error {
 		if r.janitorDone, err = r.rt.startJanitor(r.o.ID, created); err != nil {
 			return err
 		}
+	}
+	if r.o.CRIU.ShellJob {
+		if r.job, err = newShellJob(); err != nil {
+			return err
+		}
+		r.onUndo(r.job.close)
 	}
 	if r.lock, err = r.rt.Root.Create(r.o.ID); err != nil {
 		return err
@@ -223,6 +231,9 @@ func (r *treeRestore) launch() error {
 		Args: spec.Process.Args, Env: spec.Process.Env, Cwd: "/", Init: true,
 		ExtraFiles: extra,
 	}
+	if r.job != nil {
+		r.proc.ExtraFiles = append(r.proc.ExtraFiles, r.job.hostReportR)
+	}
 	if r.o.Stdio {
 		r.proc.Stdin, r.proc.Stdout, r.proc.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
@@ -240,6 +251,11 @@ func (r *treeRestore) launch() error {
 			return err
 		}
 		r.o.RPC.Started(pid)
+	}
+	if r.job != nil {
+		if err := r.spawnJobHost(ct); err != nil {
+			return err
+		}
 	}
 	// The container has its own copy of the staged root now. Dropping ours
 	// keeps a foreground restore from pinning every host mount point for
@@ -285,7 +301,7 @@ func (r *treeRestore) spec() (*specs.Spec, error) {
 	if o.LazyPages {
 		cfg.LazyPages = criu.LazyPagesArgs(criuCommon(CRIUOptions{}, dirFd(0), work, lazyLog))
 	}
-	cfgJSON, err := json.Marshal(cfg)
+	cfgJSON, err := r.jobConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -333,6 +349,9 @@ func (r *treeRestore) record() error {
 	}
 	if r.root, err = pidfd.Of(host); err != nil {
 		return fmt.Errorf("restored root %d: %w", host, err)
+	}
+	if r.job != nil {
+		r.job.restored(r.root.Pid, !r.o.Detach)
 	}
 	r.meta.Phase = bundle.PhaseReady
 	r.meta.RootPid, r.meta.RootNsPid, r.meta.RootStartTime = r.root.Pid, r.rep.RootPid, r.root.StartTime

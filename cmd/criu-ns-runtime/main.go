@@ -49,6 +49,8 @@ func main() {
 	case len(os.Args) > 1 && os.Args[1] == criurpc.RelayArg:
 		// criu-ns swrk mode's relay inside a container (criuns/swrk).
 		criurpc.RelayMain(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == nsinit.JobHostArg:
+		nsinit.JobHostMain()
 	case filepath.Base(os.Args[0]) == "criu-ns":
 		os.Exit(criuns.Main(os.Args[1:], criunsEnv()))
 	}

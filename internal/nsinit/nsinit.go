@@ -53,6 +53,9 @@ type Config struct {
 	// RPC: the init serves one CRIU RPC restore over the channel at RPCFd
 	// instead of running CRIU with Args (rpc.go).
 	RPC bool `json:"rpc,omitempty"`
+	// ShellJob, when set, makes this a shell-job restore: a job host
+	// runs CRIU instead of the init (shelljob.go).
+	ShellJob *ShellJob `json:"shell_job,omitempty"`
 }
 
 // Report is what the init tells the runtime once CRIU is done.
@@ -94,7 +97,16 @@ func run(sigs chan os.Signal) (int, error) {
 	if cfg.RPC {
 		restoreTree = restoreRPC
 	}
-	root, err := restoreTree(&cfg)
+	// child is the child whose exit ends the container: the root, or
+	// for a shell job the job host that stays its parent (shelljob.go).
+	var root, child int
+	var err error
+	if cfg.ShellJob != nil {
+		root, child, err = awaitJobHost(&cfg)
+	} else {
+		root, err = restoreTree(&cfg)
+		child = root
+	}
 	if err != nil {
 		json.NewEncoder(report).Encode(Report{Error: err.Error()})
 		report.Close()
@@ -108,7 +120,7 @@ func run(sigs chan os.Signal) (int, error) {
 	if cfg.HeldLockFd > 0 {
 		unix.Close(cfg.HeldLockFd)
 	}
-	code := supervise(root, sigs)
+	code := supervise(child, root, sigs)
 	// A checkpoint that ended the tree may still be dumping in our pid
 	// namespace; leaving now would kill its CRIU (CRIU issue #1775). It
 	// holds the container lock until it is done.
@@ -224,11 +236,12 @@ func firstLine(s string) string {
 	return s
 }
 
-// supervise reaps children and forwards signals until root exits; it
-// returns the root's exit code (128+n if killed by signal n).
-func supervise(root int, sigs chan os.Signal) int {
+// supervise reaps children and forwards signals to root until child (the
+// root, or a shell job's host) exits; it returns child's exit code
+// (128+n if killed by signal n).
+func supervise(child, root int, sigs chan os.Signal) int {
 	for {
-		if code, done := reap(root); done {
+		if code, done := reap(child); done {
 			return code
 		}
 		sig := (<-sigs).(syscall.Signal)
