@@ -9,18 +9,27 @@
 //	-status FILE   where SIGUSR1 results go (written to FILE.tmp, renamed)
 //	-child         start a child copy of this program (the tree then has two
 //	               processes); the child loops until its parent goes away
+//	-echo          an interactive program, for shell jobs: print "echo: LINE"
+//	               for every line read from stdin, "echo: SIGINT" on SIGINT,
+//	               "echo: winch ROWSxCOLS" (stdin's window size) on SIGWINCH;
+//	               exit N on the line "exit N", 0 at the end of stdin
 //
 // SIGTERM makes the process exit 42, SIGUSR2 exit 43.
 package main
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const counterWidth = 20 // digits written at offset 0, then '\n'
@@ -31,6 +40,7 @@ func main() {
 	status := flag.String("status", "", "status file for SIGUSR1 results")
 	child := flag.Bool("child", false, "start a child copy of this program")
 	isChild := flag.Bool("is-child", false, "internal: run as the child")
+	echo := flag.Bool("echo", false, "echo stdin's lines, report SIGINT and SIGWINCH")
 	flag.Parse()
 
 	if *isChild {
@@ -40,6 +50,10 @@ func main() {
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
+	if *echo {
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGWINCH)
+		go echoLines()
+	}
 
 	var buf []uint64
 	if *memMiB > 0 {
@@ -94,6 +108,15 @@ func main() {
 			os.Exit(42)
 		case syscall.SIGUSR2:
 			os.Exit(43)
+		case syscall.SIGINT:
+			fmt.Println("echo: SIGINT")
+		case syscall.SIGWINCH:
+			ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ)
+			if err != nil {
+				fmt.Println("echo: winch", err)
+			} else {
+				fmt.Printf("echo: winch %dx%d\n", ws.Row, ws.Col)
+			}
 		case syscall.SIGUSR1:
 			res := "ok"
 			for i := range buf {
@@ -110,6 +133,20 @@ func main() {
 			}
 		}
 	}
+}
+
+// echoLines prints back what it reads and exits at "exit N" or EOF.
+func echoLines() {
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		fmt.Println("echo:", line)
+		if n, ok := strings.CutPrefix(line, "exit "); ok {
+			code, _ := strconv.Atoi(n)
+			os.Exit(code)
+		}
+	}
+	os.Exit(0)
 }
 
 // pattern is the value word i of the -mem buffer must hold.
