@@ -328,7 +328,7 @@ func (r *treeRestore) await() error {
 	}
 	crashpoint.Hit("restore.after-report")
 	if r.rep.Error != "" {
-		if r.work == nil { // RPC: CRIU's errors go back in its answer
+		if r.work == nil || r.rep.BeforeCRIU { // RPC: CRIU's errors go back in its answer
 			return errors.New(r.rep.Error)
 		}
 		return criu.WithLog(errors.New(r.rep.Error), logPath(r.work.Name(), r.o.CRIU.logFile(restoreLog)))

@@ -200,9 +200,10 @@ func (j *shellJob) toBackground() {
 }
 
 // restoreTerminal gives the terminal's foreground back to the group that
-// had it when the restore began, if the job has it.
+// had it when the restore began (a failed restore: CRIU may have made a
+// job that is gone the foreground group).
 func (j *shellJob) restoreTerminal() {
-	if j.tty && j.pgrp != 0 && foregroundGroup() == j.pgrp {
+	if j.tty && foregroundGroup() != j.startFg {
 		setForeground(j.startFg)
 	}
 }

@@ -10,6 +10,7 @@ package nsinit
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -62,6 +63,9 @@ type Config struct {
 type Report struct {
 	RootPid int    `json:"root_pid,omitempty"` // in the container's pid namespace
 	Error   string `json:"error,omitempty"`
+	// BeforeCRIU: the error came before CRIU ran, so CRIU's log is not
+	// about it (a shell job's terminal could not be taken).
+	BeforeCRIU bool `json:"before_criu,omitempty"`
 }
 
 // Main runs the init; it never returns.
@@ -108,7 +112,7 @@ func run(sigs chan os.Signal) (int, error) {
 		child = root
 	}
 	if err != nil {
-		json.NewEncoder(report).Encode(Report{Error: err.Error()})
+		json.NewEncoder(report).Encode(Report{Error: err.Error(), BeforeCRIU: errors.Is(err, errBeforeCRIU)})
 		report.Close()
 		return 1, nil
 	}

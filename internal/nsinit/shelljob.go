@@ -22,6 +22,7 @@ package nsinit
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -54,6 +55,10 @@ const (
 	JobContinued = 'c'
 )
 
+// errBeforeCRIU marks (with an empty message) errors that came before
+// CRIU ran (Report.BeforeCRIU).
+var errBeforeCRIU = errors.New("")
+
 // hostReport is what the job host tells the init: Report plus its own
 // pid, which the init supervises.
 type hostReport struct {
@@ -73,6 +78,9 @@ func awaitJobHost(cfg *Config) (root, host int, err error) {
 		return 0, 0, fmt.Errorf("the shell job's host ended before it reported (%v)", err)
 	}
 	if rep.Error != "" {
+		if rep.BeforeCRIU {
+			return 0, 0, fmt.Errorf("%w%s", errBeforeCRIU, rep.Error)
+		}
 		return 0, 0, fmt.Errorf("%s", rep.Error)
 	}
 	if rep.RootPid <= 0 || rep.Host <= 0 {
@@ -117,7 +125,7 @@ func runJobHost() (int, error) {
 	root, err := hostJob(&cfg)
 	rep := hostReport{Report: Report{RootPid: root}, Host: os.Getpid()}
 	if err != nil {
-		rep = hostReport{Report: Report{Error: err.Error()}}
+		rep = hostReport{Report: Report{Error: err.Error(), BeforeCRIU: errors.Is(err, errBeforeCRIU)}}
 	}
 	if err := json.NewEncoder(report).Encode(rep); err != nil {
 		return 1, err
@@ -137,7 +145,7 @@ func hostJob(cfg *Config) (int, error) {
 	}
 	if cfg.ShellJob.OwnSession {
 		if err := takeTerminal(); err != nil {
-			return 0, err
+			return 0, fmt.Errorf("%w%w", errBeforeCRIU, err)
 		}
 	}
 	root, err := restore(cfg)
