@@ -127,7 +127,6 @@ type tree struct {
 	root int    // the root's host pid
 	sh   *shell // the shell it was restored from (nil if none)
 	tty  *pty   // the terminal it was restored on (nil if none)
-	fg   *exec.Cmd
 }
 
 // start starts the cell's dumpee (for a redumped cell: starts a tree,
@@ -240,9 +239,6 @@ func (m *matrix) dump(d dumpee) string {
 	if d.tr != nil && !m.criuNs {
 		m.e.waitStatus(d.tr.id, "stopped")
 		m.e.mustRun("delete", d.tr.id)
-	}
-	if d.tr != nil && d.tr.fg != nil {
-		d.tr.fg.Wait()
 	}
 	return img
 }
@@ -492,8 +488,7 @@ func (m *matrix) end(tr *tree) {
 			t.Fatal(err)
 		}
 		waitGone(t, tr.root)
-		m.e.waitStatus(tr.id, "stopped")
-		m.e.mustRun("delete", tr.id)
+		m.removeEnded(tr)
 		return
 	}
 	// criu-ns exits as CRIU does, 0 once the tree ended; the runtime
@@ -553,9 +548,36 @@ func (m *matrix) refused(why string) {
 	syscall.Kill(d.pid, syscall.SIGKILL)
 	waitGone(t, d.pid)
 	if d.tr != nil {
-		m.e.waitStatus(d.tr.id, "stopped")
-		m.e.mustRun("delete", d.tr.id)
+		m.removeEnded(d.tr)
 	}
+}
+
+// removeEnded removes the container of a tree that has ended: criu-ns's
+// own goes by itself (its janitor), the runtime's is deleted.
+func (m *matrix) removeEnded(tr *tree) {
+	if m.criuNs {
+		m.e.waitRemoved(tr.id)
+		return
+	}
+	m.e.waitStatus(tr.id, "stopped")
+	m.e.mustRun("delete", tr.id)
+}
+
+// waitRemoved waits until container id is gone from the root.
+func (e *env) waitRemoved(id string) {
+	e.t.Helper()
+	eventually(e.t, settleTime, "container "+id+" to be removed", func() error {
+		ids, err := e.listIDs()
+		if err != nil {
+			return err
+		}
+		for _, c := range ids {
+			if c == id {
+				return fmt.Errorf("still listed: %q", ids)
+			}
+		}
+		return nil
+	})
 }
 
 func readFile(p string) string {
@@ -598,4 +620,58 @@ func TestShellJobRedumpInCallersSession(t *testing.T) {
 			m.e.assertNothingLeft()
 		})
 	}
+}
+
+// TestShellJobRestoreFailures: a shell-job restore that cannot be done
+// says why on one line, leaves the images, the terminal and the host as
+// they were.
+func TestShellJobRestoreFailures(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	counter := filepath.Join(dir, "counter")
+	sh1 := startShell(t, e)
+	sh1.typeIn(shellQuote(workloadBin) + " -echo -counter " + shellQuote(counter) + "\n")
+	job := sh1.jobPid()
+	waitCounterAdvances(t, counter)
+	img := filepath.Join(dir, "img")
+	criuDump(t, job, img, "--shell-job")
+	waitGone(t, job)
+	before := hashDir(t, img)
+
+	t.Run("CRIU fails", func(t *testing.T) {
+		e := e.on(t)
+		if err := os.Rename(counter, counter+".gone"); err != nil { // a file the job has open
+			t.Fatal(err)
+		}
+		defer os.Rename(counter+".gone", counter)
+		sh := startShell(t, e)
+		sh.typeIn(strings.Join([]string{shellQuote(runtimeBin), "--root", shellQuote(e.root), "restore", "--shell-job",
+			"--image-path", shellQuote(img), cid("sjfail")}, " ") + " 2>" + shellQuote(filepath.Join(dir, "err")) + "; echo restore-exit=$?\n")
+		if got := sh.expect(`restore-exit=\d+`); got != "restore-exit=1" {
+			t.Errorf("a failing shell-job restore ended with %s, want restore-exit=1", got)
+		}
+		checkFailure(t, result{args: []string{"restore"}, code: 1, stderr: readFile(filepath.Join(dir, "err"))}, []string{"counter"})
+		sh.works()
+		assertSameImages(t, before, img)
+		e.assertNothingLeft()
+	})
+
+	t.Run("another session's terminal", func(t *testing.T) {
+		e := e.on(t)
+		// stdin is sh1's terminal, the controlling terminal of sh1's
+		// session; the restore runs in a session of its own.
+		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+		defer cancel()
+		cmd := e.command(ctx, "restore", "--shell-job", "-d", "--image-path", img, cid("sjother"))
+		cmd.Stdin = sh1.slave
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		err := cmd.Run()
+		r := result{args: cmd.Args, stdout: out.String(), stderr: errb.String(), code: exitCode(cmd, err), err: err}
+		checkFailure(t, r, []string{"controlling terminal of another session"})
+		sh1.works()
+		assertSameImages(t, before, img)
+		e.assertNothingLeft()
+	})
 }

@@ -64,8 +64,20 @@ func openPty(t *testing.T) *pty {
 func (p *pty) name() string { return fmt.Sprintf("/dev/pts/%d", p.index) }
 
 // ttyNr is the terminal as /proc/PID/stat's tty_nr gives it (field 7).
-func (p *pty) ttyNr() int {
-	return int(unix.Major(p.rdev)<<8 | unix.Minor(p.rdev)&0xff | (unix.Minor(p.rdev)&^0xff)<<12)
+func (p *pty) ttyNr() int { return encodeTTYNr(p.rdev) }
+
+// ttyNrOf is tty_nr of the terminal at path.
+func ttyNrOf(path string) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return 0, err
+	}
+	return encodeTTYNr(st.Rdev), nil
+}
+
+// encodeTTYNr encodes a device number as the kernel's new_encode_dev.
+func encodeTTYNr(rdev uint64) int {
+	return int(unix.Major(rdev)<<8 | unix.Minor(rdev)&0xff | (unix.Minor(rdev)&^0xff)<<12)
 }
 
 // typeIn writes s to the terminal as if typed ("\x03" is Ctrl-C).
