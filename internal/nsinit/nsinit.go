@@ -4,7 +4,9 @@
 // the root's status. It holds no knowledge of bundles or libcontainer; the
 // runtime hands it everything through one environment variable and a few
 // inherited descriptors. For an RPC client (criu-ns swrk mode) it runs
-// `criu swrk` instead and relays the client's restore to it (rpc.go).
+// `criu swrk` instead and relays the client's restore to it (rpc.go). For
+// a shell job, CRIU runs in a job host the runtime starts in the caller's
+// session, and the init waits for it instead (shelljob.go).
 package nsinit
 
 import (
