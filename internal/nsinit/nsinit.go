@@ -261,18 +261,26 @@ func supervise(child, root int, sigs chan os.Signal) int {
 }
 
 // reap collects every exited child without blocking and says whether the
-// root was among them.
+// root was among them. The root is reaped only once its restorer is done
+// (wait.go).
 func reap(root int) (code int, done bool) {
 	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
-		if pid <= 0 || err != nil {
+		e, err := peekChild(unix.WEXITED | unix.WNOHANG)
+		if e.Pid <= 0 || err != nil {
 			if err == unix.ECHILD && !done {
 				// No children left at all: the root is gone without a
 				// status we saw (cannot happen with -S, but never hang).
 				return 1, true
 			}
 			return code, done
+		}
+		pid := int(e.Pid)
+		if pid == root {
+			awaitRestorer()
+		}
+		var ws unix.WaitStatus
+		if got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil); got != pid || err != nil {
+			continue
 		}
 		if pid == root {
 			done = true

@@ -212,18 +212,27 @@ func takeTerminal() error {
 
 // watchJob is the job host's life once the job runs: reap children, tell
 // the runtime when the root stops or continues, and return the root's
-// exit code (128+n for signal n) when it ends.
+// exit code (128+n for signal n) when it ends. The root is reaped only
+// once its restorer is done (wait.go).
 func watchJob(root, events int) int {
 	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WUNTRACED|unix.WCONTINUED, nil)
+		e, err := peekChild(unix.WEXITED | unix.WSTOPPED | unix.WCONTINUED)
 		switch {
 		case err == unix.EINTR:
 			continue
 		case err != nil:
 			return 1 // no children: the root is gone without a status we saw
-		case pid != root:
+		}
+		pid := int(e.Pid)
+		if pid == root && e.ended() {
+			awaitRestorer()
+		}
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG|unix.WUNTRACED|unix.WCONTINUED, nil)
+		if got != pid || err != nil || pid != root {
 			continue
+		}
+		switch {
 		case ws.Stopped():
 			unix.Write(events, []byte{JobStopped})
 		case ws.Continued():

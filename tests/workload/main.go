@@ -13,6 +13,8 @@
 //	               for every line read from stdin, "echo: SIGINT" on SIGINT,
 //	               "echo: winch ROWSxCOLS" (stdin's window size) on SIGWINCH;
 //	               exit N on the line "exit N", 0 at the end of stdin
+//	-exit-after D  exit 5 once D has passed since it started (a tree
+//	               restored after that ends as soon as it runs)
 //
 // SIGTERM makes the process exit 42, SIGUSR2 exit 43.
 package main
@@ -41,7 +43,11 @@ func main() {
 	child := flag.Bool("child", false, "start a child copy of this program")
 	isChild := flag.Bool("is-child", false, "internal: run as the child")
 	echo := flag.Bool("echo", false, "echo stdin's lines, report SIGINT and SIGWINCH")
+	exitAfter := flag.Duration("exit-after", 0, "exit 5 once this has passed since the start")
 	flag.Parse()
+	if *exitAfter > 0 {
+		time.AfterFunc(*exitAfter, func() { os.Exit(5) })
+	}
 
 	if *isChild {
 		runChild()
