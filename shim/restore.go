@@ -37,6 +37,10 @@ type RestoreOptions struct {
 	// Tree kind only.
 	Ephemeral bool // the container is deleted once its tree ends (criu-ns mode)
 	Stdio     bool // the init and CRIU get the caller's stdio, else /dev/null
+	// LazyPagesFrom, with LazyPages, is a socket connected to a
+	// migration source's page server: the pages come through it instead
+	// of from the images (see Receive).
+	LazyPagesFrom *os.File
 
 	// Bundle kind only.
 	Bundle BundleOptions

@@ -170,6 +170,10 @@ func (r *treeRestore) launch() error {
 		Args: spec.Process.Args, Env: spec.Process.Env, Cwd: "/", Init: true,
 		ExtraFiles: []*os.File{reportW, r.initLock, r.images, r.work},
 	}
+	if r.o.LazyPagesFrom != nil {
+		// Right after the directories, where the init looks for it.
+		r.proc.ExtraFiles = append(r.proc.ExtraFiles, r.o.LazyPagesFrom)
+	}
 	if r.o.Stdio {
 		r.proc.Stdin, r.proc.Stdout, r.proc.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
@@ -216,6 +220,7 @@ func (r *treeRestore) spec() (*specs.Spec, error) {
 	cfg := &nsinit.Config{CRIU: r.criu, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile}
 	if o.LazyPages {
 		cfg.LazyPages = criu.LazyPagesArgs(criuCommon(CRIUOptions{}, dirFd(0), work, lazyLog))
+		cfg.PageServerSocket = o.LazyPagesFrom != nil
 	}
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
