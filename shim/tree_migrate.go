@@ -1,0 +1,566 @@
+package shim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criu"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/migrate"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/setns"
+)
+
+// MigrateOptions describe the source end of a live migration.
+type MigrateOptions struct {
+	// ID is a tree container of this root; for criu-ns mode, Pid is the
+	// root of any tree as `criu dump -t` takes it instead.
+	ID  string
+	Pid int
+	To  string // ADDR:PORT of `receive`
+	// Lazy: post-copy. PreCopy: that many pre-dump rounds first. Neither:
+	// plain.
+	Lazy    bool
+	PreCopy int
+	// WorkPath keeps CRIU's logs; default: a temporary directory, removed.
+	WorkPath string
+	Timeout  time.Duration // how long the destination may stay silent
+	CRIU     CRIUOptions   // Extra goes to every dump
+}
+
+// MigrateStats is what a migration took.
+type MigrateStats struct {
+	Mode       migrate.Mode `json:"mode"`
+	Rounds     int          `json:"rounds,omitempty"`
+	ImageFiles int          `json:"image_files"`
+	ImageBytes int64        `json:"image_bytes"` // non-memory images sent
+	// TotalMs runs from the start of the command to the end (post-copy:
+	// until every page was sent); DowntimeMs from just before CRIU froze
+	// the tree for the last time until the destination said it runs.
+	TotalMs    float64 `json:"total_ms"`
+	DowntimeMs float64 `json:"downtime_ms"`
+	// Phases from the start, in ms: frozen, images sent, restored,
+	// running, done.
+	FrozenAtMs     float64 `json:"frozen_at_ms"`
+	ImagesSentAtMs float64 `json:"images_sent_at_ms"`
+	RestoredAtMs   float64 `json:"restored_at_ms"`
+	RunningAtMs    float64 `json:"running_at_ms"`
+}
+
+// migrateArgsOwned are CRIU options a migration sets itself.
+var migrateArgsOwned = []string{"-D", "--images-dir", "-W", "--work-dir", "-o", "--log-file", "-t", "--tree",
+	"-R", "--leave-running", "-s", "--leave-stopped", "--lazy-pages", "--page-server", "--address", "--port",
+	"--ps-socket", "--prev-images-dir", "--track-mem", "--action-script", "--pidfile"}
+
+func (o *MigrateOptions) check() error {
+	if o.To == "" {
+		return errors.New("migrate: --to ADDR:PORT is required")
+	}
+	if _, _, err := net.SplitHostPort(o.To); err != nil {
+		return fmt.Errorf("migrate: --to %q: %v", o.To, err)
+	}
+	if o.PreCopy < 0 {
+		return fmt.Errorf("migrate: --pre-copy %d: want a number of rounds >= 1", o.PreCopy)
+	}
+	if o.Lazy && o.PreCopy > 0 {
+		return errors.New("migrate: --lazy and --pre-copy cannot be combined")
+	}
+	if o.CRIU.ShellJob {
+		return errors.New("migrate: --shell-job does not apply: the destination has no terminal for the tree")
+	}
+	for _, a := range o.CRIU.Extra {
+		name, _, _ := strings.Cut(a, "=")
+		for _, owned := range migrateArgsOwned {
+			if name == owned {
+				return fmt.Errorf("migrate: CRIU option %s is the migration's own", owned)
+			}
+		}
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultMigrateTimeout
+	}
+	return nil
+}
+
+func (o *MigrateOptions) mode() migrate.Mode {
+	switch {
+	case o.Lazy:
+		return migrate.PostCopy
+	case o.PreCopy > 0:
+		return migrate.PreCopy
+	}
+	return migrate.Plain
+}
+
+// Migrate moves a running tree to the `receive` at o.To: the tree
+// container o.ID, or (o.Pid) a plain tree of this host. It returns once
+// the tree runs there and this copy is gone; on failure the tree runs
+// here, intact, and the error says which side failed and why.
+func (rt *Runtime) Migrate(o MigrateOptions) (*MigrateStats, error) {
+	start := time.Now()
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	criuPath, err := rt.CRIU()
+	if err != nil {
+		return nil, err
+	}
+	if o.PreCopy > 0 {
+		// Before anything is touched: CRIU would find out only at the
+		// first pre-dump, with the destination already waiting.
+		if err := criuCheck(criuPath, "mem_dirty_track"); err != nil {
+			return nil, fmt.Errorf("migrate: --pre-copy needs the kernel's soft-dirty memory tracking, which this kernel lacks (%v)", err)
+		}
+	}
+	if o.Lazy {
+		if err := checkLazyPipes(); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+	}
+	if o.ID == "" {
+		what := "tree " + strconv.Itoa(o.Pid)
+		return rt.migrate(o, start, criuPath, what, dumpTarget{pid: o.Pid})
+	}
+	var stats *MigrateStats
+	err = rt.withRunning(o.ID, func(c *container) error {
+		if c.meta.Kind != bundle.KindTree {
+			return fmt.Errorf("migrate applies to tree containers; %s is %s", o.ID, describeKind(c.meta.Kind))
+		}
+		if st, _ := c.ct.Status(); st == libcontainer.Paused {
+			return fmt.Errorf("container %s is paused: resume it before a migration", o.ID)
+		}
+		st, err := c.ct.State()
+		if err != nil {
+			return err
+		}
+		stats, err = rt.migrate(o, start, criuPath, "container "+o.ID, dumpTarget{pid: c.meta.RootNsPid, initPid: st.InitProcessPid})
+		if err != nil {
+			return err
+		}
+		// The tree is gone; the init leaves once it can take the lock.
+		c.lock.Unlock()
+		waitExit(c.ct)
+		if c.meta.Ephemeral {
+			return rt.Delete(o.ID, false)
+		}
+		return nil
+	})
+	return stats, err
+}
+
+func (rt *Runtime) migrate(o MigrateOptions, start time.Time, criuPath, what string, t dumpTarget) (*MigrateStats, error) {
+	s := &source{rt: rt, o: o, criu: criuPath, target: t, start: start, what: what,
+		stats: MigrateStats{Mode: o.mode(), Rounds: o.PreCopy}}
+	err := s.run()
+	s.release()
+	if err != nil {
+		err = fmt.Errorf("migrate %s to %s: %w", what, o.To, sideError(migrate.Source, err))
+		if s.dump != nil && !s.committed {
+			err = fmt.Errorf("%w; the tree still runs here", err)
+		}
+		return nil, err
+	}
+	s.stats.TotalMs = ms(time.Since(start))
+	return &s.stats, nil
+}
+
+// dumpTarget is the tree a migration dumps and how CRIU reaches it.
+type dumpTarget struct {
+	pid int // the root, as CRIU sees it
+	// initPid: CRIU runs in this process's pid and mount namespaces (a
+	// tree container's init); 0: on the host, as it is.
+	initPid int
+}
+
+// command runs CRIU on the target with files as its fds 3, 4, ...
+func (t dumpTarget) command(criuPath string, files []*os.File, args []string) (*exec.Cmd, func(), error) {
+	if t.initPid == 0 {
+		cmd := exec.Command(criuPath, args...)
+		cmd.ExtraFiles = files
+		return cmd, func() {}, nil
+	}
+	cmd, err := setns.Command(t.initPid, files, criuPath, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cmd.Cmd, func() { cmd.Close() }, nil
+}
+
+// source is one source end, run phase by phase: prepare (scratch dirs,
+// hook), connect (Hello), pre-copy rounds, dump (until CRIU's post-dump
+// hook: the tree frozen, the source copy intact), images, await the
+// destination's restore, commit (CRIU ends this copy) and done. Until
+// commit, every failure ends in abort: the data connections are cut, the
+// hook says stop, and CRIU resumes the tree.
+type source struct {
+	rt     *Runtime
+	o      MigrateOptions
+	criu   string
+	target dumpTarget
+	what   string
+	start  time.Time
+	stats  MigrateStats
+
+	scratch string   // the local images (temporary)
+	work    *os.File // the logs
+	hook    *migrate.Hook
+	conn    *migrate.Conn
+	session string
+	socks   []*os.File // data connections handed to CRIU, to cut them
+
+	dump      *criuRun          // the final dump, once started
+	postDump  *migrate.HookCall // CRIU waiting in the post-dump hook
+	committed bool              // CRIU was told to end this copy
+	frozenAt  time.Time
+}
+
+func (s *source) run() error {
+	for _, phase := range []func() error{s.prepare, s.connect, s.preCopy, s.finalDump, s.sendImages, s.awaitRestored} {
+		if err := phase(); err != nil {
+			s.abort(err)
+			return err
+		}
+	}
+	return s.commit()
+}
+
+func (s *source) release() {
+	for _, f := range s.socks {
+		f.Close()
+	}
+	if s.hook != nil {
+		s.hook.Close()
+	}
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	if s.work != nil {
+		s.work.Close()
+	}
+	if s.scratch != "" {
+		os.RemoveAll(s.scratch)
+	}
+}
+
+// abort makes sure the tree runs here again and tells the destination.
+func (s *source) abort(err error) {
+	for _, f := range s.socks {
+		// A CRIU streaming into the destination stops at once, and
+		// resumes the tree, instead of waiting on a dead link.
+		cutSocket(f)
+	}
+	if s.postDump != nil {
+		s.postDump.Answer(false)
+		s.postDump = nil
+	}
+	if s.hook != nil {
+		s.hook.Close() // a hook call still to come fails: CRIU resumes
+	}
+	if s.conn != nil && !fromPeer(err) {
+		s.conn.Fail(migrate.Source, err)
+	}
+	if s.dump != nil {
+		s.dump.finish(s.o.Timeout)
+	}
+}
+
+func (s *source) prepare() error {
+	var err error
+	if s.scratch, err = os.MkdirTemp("", "criu-ns-migrate-"); err != nil {
+		return err
+	}
+	work := s.o.WorkPath
+	if work == "" {
+		work = s.scratch
+	}
+	if s.work, err = openWorkDir(work, s.scratch); err != nil {
+		return err
+	}
+	s.hook, err = migrate.NewHook()
+	return err
+}
+
+// connect dials the destination, retrying while nothing listens yet (the
+// two commands may start in any order), and says Hello.
+func (s *source) connect() error {
+	deadline := time.Now().Add(s.o.Timeout)
+	var nc net.Conn
+	for {
+		var err error
+		nc, err = net.DialTimeout("tcp", s.o.To, s.o.Timeout)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || time.Now().After(deadline) {
+			return &migrate.LostError{Peer: migrate.Destination, Why: err.Error()}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.session = migrate.NewSession()
+	f := migrate.CRIUFeatures{TCPEstablished: s.o.CRIU.TCPEstablished, ExtUnixSk: s.o.CRIU.ExtUnixSk, FileLocks: s.o.CRIU.FileLocks}
+	hello := migrate.NewHello(s.session, s.o.mode(), s.o.PreCopy, s.what, f)
+	s.conn = migrate.NewConn(nc, migrate.Destination, s.o.Timeout)
+	if err := s.conn.Send(hello); err != nil {
+		return err
+	}
+	_, err := expect[migrate.Welcome](s.conn)
+	return err
+}
+
+// attach opens the data connection of round, for CRIU.
+func (s *source) attach(round int) (*os.File, error) {
+	nc, err := net.DialTimeout("tcp", s.o.To, s.o.Timeout)
+	if err != nil {
+		return nil, &migrate.LostError{Peer: migrate.Destination, Why: err.Error()}
+	}
+	if err := migrate.AttachData(nc, s.session, round, s.o.Timeout); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	f, err := socketFile(nc)
+	if err != nil {
+		return nil, err
+	}
+	s.socks = append(s.socks, f)
+	return f, nil
+}
+
+// preCopy runs the pre-dump rounds: each copies the memory that changed
+// since the last one to the destination, while the tree runs.
+func (s *source) preCopy() error {
+	for i := 1; i <= s.o.PreCopy; i++ {
+		dir := filepath.Join(s.scratch, preDumpDir(i))
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		if err := s.conn.Send(migrate.PreDump{Round: i}); err != nil {
+			return err
+		}
+		sock, err := s.attach(i)
+		if err != nil {
+			return err
+		}
+		remote := &criu.RemoteMemory{Socket: 5, TrackMem: true}
+		if i > 1 {
+			remote.PrevImagesDir = "../" + preDumpDir(i-1)
+		}
+		run, err := s.startCRIU(dir, sock, true, remote, fmt.Sprintf("pre-dump-%d.log", i))
+		if err != nil {
+			return err
+		}
+		if err := run.waitWatching(s.conn); err != nil {
+			return err
+		}
+		if err := s.conn.Send(migrate.PreDumpDone{Round: i}); err != nil {
+			return err
+		}
+		m, err := expect[migrate.PreDumpStored](s.conn)
+		if err != nil {
+			return err
+		}
+		if m.Round != i {
+			return fmt.Errorf("the destination stored round %d, expected %d", m.Round, i)
+		}
+	}
+	return nil
+}
+
+// finalDump dumps the tree and returns once CRIU waits in the post-dump
+// hook: the images are complete, the tree frozen.
+func (s *source) finalDump() error {
+	if err := s.conn.Send(migrate.Dump{}); err != nil {
+		return err
+	}
+	sock, err := s.attach(0)
+	if err != nil {
+		return err
+	}
+	remote := &criu.RemoteMemory{Socket: 5, Lazy: s.o.Lazy, ActionScript: s.rt.Self}
+	if s.o.PreCopy > 0 {
+		remote.PrevImagesDir, remote.TrackMem = preDumpDir(s.o.PreCopy), true
+	}
+	if s.dump, err = s.startCRIU(s.scratch, sock, false, remote, dumpLog); err != nil {
+		return err
+	}
+	for {
+		select {
+		case call := <-s.hook.Calls():
+			if call.Action == migrate.ActionPreDump {
+				s.frozenAt = call.At
+				s.stats.FrozenAtMs = ms(call.At.Sub(s.start))
+				call.Answer(true)
+				continue
+			}
+			s.postDump = &call
+			return nil
+		case <-s.dump.done:
+			return s.dump.failure()
+		case in := <-s.conn.Incoming():
+			if in.Err != nil {
+				return in.Err
+			}
+			return fmt.Errorf("the destination sent %s during the dump", migrate.Name(in.Msg))
+		}
+	}
+}
+
+// sendImages sends the non-memory images; CRIU waits meanwhile.
+func (s *source) sendImages() error {
+	done, err := s.conn.SendImages(s.scratch)
+	s.stats.ImageFiles, s.stats.ImageBytes = done.Files, done.Bytes
+	s.stats.ImagesSentAtMs = ms(time.Since(s.start))
+	return err
+}
+
+// awaitRestored waits for the destination's restore, watching CRIU.
+func (s *source) awaitRestored() error {
+	select {
+	case in := <-s.conn.Incoming():
+		if in.Err != nil {
+			return in.Err
+		}
+		if _, ok := in.Msg.(migrate.Restored); !ok {
+			return fmt.Errorf("the destination sent %s, expected Restored", migrate.Name(in.Msg))
+		}
+		s.stats.RestoredAtMs = ms(time.Since(s.start))
+		return nil
+	case <-s.dump.done:
+		// CRIU died in the hook: the tree was let go, and runs.
+		return s.dump.failure()
+	}
+}
+
+// commit ends this copy: CRIU goes on from the hook and kills the tree
+// (post-copy: once every page was served), and the destination resumes
+// its copy. There is no way back from here.
+func (s *source) commit() error {
+	s.postDump.Answer(true)
+	s.postDump, s.committed = nil, true
+	if err := s.conn.Send(migrate.Commit{}); err != nil {
+		return fmt.Errorf("%w, after this copy was ended: check the tree on the destination", err)
+	}
+	if _, err := expect[migrate.Running](s.conn); err != nil {
+		return fmt.Errorf("%w, after this copy was ended: check the tree on the destination", err)
+	}
+	now := time.Now()
+	s.stats.RunningAtMs = ms(now.Sub(s.start))
+	s.stats.DowntimeMs = ms(now.Sub(s.frozenAt))
+	// Post-copy: this lasts until every page has been sent.
+	s.dump.finish(0)
+	if err := s.dump.failure(); err != nil {
+		// CRIU resumed this copy: tell the destination to end its own,
+		// whose memory can never be completed.
+		s.conn.Fail(migrate.Source, err)
+		return fmt.Errorf("%w, after the tree had started on the destination: the destination's copy is ended, this one resumed", err)
+	}
+	return s.conn.Send(migrate.Done{})
+}
+
+// criuRun is one CRIU dump or pre-dump in progress.
+type criuRun struct {
+	args   []string
+	log    string // "" when it is not kept
+	stderr bytes.Buffer
+	done   chan struct{}
+	err    error
+	// logErrors are CRIU's own error lines of a failed run.
+	logErrors []string
+}
+
+func (s *source) startCRIU(dir string, sock *os.File, pre bool, remote *criu.RemoteMemory, log string) (*criuRun, error) {
+	images, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer images.Close()
+	opts := criu.DumpOpts{
+		Common:  criuCommon(s.o.CRIU, "/proc/self/fd/3", "/proc/self/fd/4", log),
+		Tree:    s.target.pid,
+		PreDump: pre,
+		Remote:  remote,
+	}
+	r := &criuRun{args: opts.Args(), done: make(chan struct{})}
+	logPath := filepath.Join(s.work.Name(), log)
+	if s.o.WorkPath != "" {
+		r.log = logPath
+	}
+	cmd, release, err := s.target.command(s.criu, []*os.File{images, s.work, sock}, r.args)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	cmd.Stderr = &r.stderr
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, s.hook.Env())
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start criu: %w", err)
+	}
+	go func() {
+		r.err = cmd.Wait()
+		if r.err != nil {
+			// Read now: a temporary work dir goes with the command.
+			r.logErrors = criu.LogFileErrors(logPath)
+		}
+		close(r.done)
+	}()
+	return r, nil
+}
+
+// waitWatching waits for CRIU while the destination may report a failure.
+func (r *criuRun) waitWatching(c *migrate.Conn) error {
+	select {
+	case <-r.done:
+		return r.failure()
+	case in := <-c.Incoming():
+		if in.Err != nil {
+			return in.Err
+		}
+		return fmt.Errorf("the destination sent %s during a pre-dump", migrate.Name(in.Msg))
+	}
+}
+
+// finish waits for CRIU to end, at most timeout if not 0. After an abort
+// it ends quickly (its sockets are cut, its hook said stop); one that does
+// not is left to finish resuming the tree.
+func (r *criuRun) finish(timeout time.Duration) {
+	if timeout == 0 {
+		<-r.done
+		return
+	}
+	select {
+	case <-r.done:
+	case <-time.After(timeout):
+	}
+}
+
+// failure is how CRIU ended, with its own error lines; nil on success.
+func (r *criuRun) failure() error {
+	if r.err == nil {
+		return nil
+	}
+	err := fmt.Errorf("criu %s failed (%w)", r.args[0], r.err)
+	if line := firstLine(strings.TrimSpace(r.stderr.String())); line != "" {
+		err = fmt.Errorf("%w: %s", err, line)
+	}
+	if len(r.logErrors) > 0 {
+		err = fmt.Errorf("%w: %s", err, strings.Join(r.logErrors, "; "))
+	}
+	if r.log != "" {
+		err = fmt.Errorf("%w (log: %s)", err, r.log)
+	}
+	return err
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
