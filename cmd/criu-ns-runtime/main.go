@@ -22,6 +22,7 @@ import (
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/criuns"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/migrate"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/nsinit"
 	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
 )
@@ -43,6 +44,9 @@ func init() {
 
 func main() {
 	switch {
+	case migrate.IsHook():
+		// CRIU runs us as a migration's action script.
+		os.Exit(migrate.RunHook())
 	case len(os.Args) > 1 && os.Args[1] == "nsinit":
 		nsinit.Main()
 	case filepath.Base(os.Args[0]) == "criu-ns":
@@ -70,6 +74,7 @@ func newApp() *cli.App {
 			killCommand, deleteCommand, checkCommand, criuCommand,
 			createCommand, startCommand, runCommand, execCommand, pauseCommand, resumeCommand,
 			updateCommand, featuresCommand, specCommand,
+			migrateCommand, receiveCommand, receiveJanitorCommand,
 		},
 		HideHelpCommand: true,
 		CommandNotFound: func(c *cli.Context, cmd string) {
