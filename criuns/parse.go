@@ -21,7 +21,27 @@ type Cmdline struct {
 	Detach    bool   // -d, --restore-detached
 	Leave     bool   // -R, --leave-running
 	ShellJob  bool   // -j, --shell-job
-	Rest      []string
+	// criu-ns's own options of migrate (see migrate.go).
+	To      string // --to ADDR:PORT
+	Lazy    bool   // --lazy
+	PreCopy string // --pre-copy N
+	Timeout string // --timeout DURATION
+	Rest    []string
+}
+
+// migrateOnly says which of criu-ns's own migrate options is set, if any.
+func (c *Cmdline) migrateOnly() string {
+	switch {
+	case c.To != "":
+		return "--to"
+	case c.Lazy:
+		return "--lazy"
+	case c.PreCopy != "":
+		return "--pre-copy"
+	case c.Timeout != "":
+		return "--timeout"
+	}
+	return ""
 }
 
 // option is one CRIU option criu-ns reads; value options take an argument.
@@ -43,6 +63,10 @@ var options = []option{
 	{short: "S", long: "restore-sibling", flag: func(c *Cmdline) *bool { return new(bool) }},
 	{short: "R", long: "leave-running", flag: func(c *Cmdline) *bool { return &c.Leave }},
 	{short: "j", long: "shell-job", flag: func(c *Cmdline) *bool { return &c.ShellJob }},
+	{long: "to", value: func(c *Cmdline) *string { return &c.To }},
+	{long: "lazy", flag: func(c *Cmdline) *bool { return &c.Lazy }},
+	{long: "pre-copy", value: func(c *Cmdline) *string { return &c.PreCopy }},
+	{long: "timeout", value: func(c *Cmdline) *string { return &c.Timeout }},
 }
 
 // Parse splits args (without the program name). It understands "-D dir",
