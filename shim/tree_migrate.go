@@ -551,6 +551,13 @@ func (r *criuRun) failure() error {
 		return nil
 	}
 	err := fmt.Errorf("criu %s failed (%w)", r.args[0], r.err)
+	var exit *exec.ExitError
+	if errors.As(r.err, &exit) && exit.ExitCode() > 128 {
+		// setns-exec's parent passes on a signal as 128+n.
+		err = fmt.Errorf("criu %s was killed (signal %d)", r.args[0], exit.ExitCode()-128)
+	} else if errors.As(r.err, &exit) && exit.ExitCode() < 0 {
+		err = fmt.Errorf("criu %s was killed (%v)", r.args[0], r.err)
+	}
 	if line := firstLine(strings.TrimSpace(r.stderr.String())); line != "" {
 		err = fmt.Errorf("%w: %s", err, line)
 	}
