@@ -11,10 +11,12 @@ UNIT_PKGS := ./bundle/... ./specgen/... ./shim/... ./internal/... ./criuns/... .
 
 all: build
 
-# deps installs a CRIU this kernel can use (builds 4.1.1 if needed); idempotent.
+# deps installs a CRIU this kernel can use (builds 4.1.1 if needed) and what the
+# tests need (ip, nsenter, iptables); idempotent.
 deps:
 	scripts/install-build-deps.sh
 	scripts/install-criu.sh
+	scripts/install-test-deps.sh
 
 # seccomp: managers' containers come with seccomp profiles.
 build:
