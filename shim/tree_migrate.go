@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criu"
@@ -182,6 +183,38 @@ type dumpTarget struct {
 	initPid int
 }
 
+// signal sends sig to every process of the tree. It is stopped (or dead)
+// when this is used: its processes can neither fork nor go away.
+func (t dumpTarget) signal(sig unix.Signal) {
+	for _, pid := range t.processes() {
+		unix.Kill(pid, sig)
+	}
+}
+
+// processes lists the tree's processes by host pid: every process in the
+// container's pid namespace but its init, or the root and its
+// descendants.
+func (t dumpTarget) processes() []int {
+	if t.initPid != 0 {
+		ns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", t.initPid))
+		if err != nil {
+			return nil
+		}
+		var pids []int
+		for _, pid := range hostPids() {
+			if l, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/pid", pid)); l == ns && pid != t.initPid {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	pids := []int{t.pid}
+	for i := 0; i < len(pids); i++ {
+		pids = append(pids, childPids(pids[i])...)
+	}
+	return pids
+}
+
 // command runs CRIU on the target with files as its fds 3, 4, ...
 func (t dumpTarget) command(criuPath string, files []*os.File, args []string) (*exec.Cmd, func(), error) {
 	if t.initPid == 0 {
@@ -220,12 +253,13 @@ type source struct {
 
 	dump      *criuRun          // the final dump, once started
 	postDump  *migrate.HookCall // CRIU waiting in the post-dump hook
-	committed bool              // CRIU was told to end this copy
+	serving   bool              // post-copy: CRIU serves the pages
+	committed bool              // this copy is ended
 	frozenAt  time.Time
 }
 
 func (s *source) run() error {
-	for _, phase := range []func() error{s.prepare, s.connect, s.preCopy, s.finalDump, s.sendImages, s.awaitRestored} {
+	for _, phase := range []func() error{s.prepare, s.connect, s.preCopy, s.finalDump, s.sendImages, s.serveLazily, s.awaitRestored} {
 		if err := phase(); err != nil {
 			s.abort(err)
 			return err
@@ -271,6 +305,10 @@ func (s *source) abort(err error) {
 	}
 	if s.dump != nil {
 		s.dump.finish(s.o.Timeout)
+		if s.serving && s.dump.exited() && s.dump.failure() == nil {
+			// CRIU served every page and left the tree stopped.
+			s.target.signal(unix.SIGCONT)
+		}
 	}
 }
 
@@ -385,7 +423,9 @@ func (s *source) finalDump() error {
 	if err != nil {
 		return err
 	}
-	remote := &criu.RemoteMemory{Socket: 5, Lazy: s.o.Lazy, ActionScript: s.rt.Self}
+	// Post-copy: the tree stays stopped once its pages are served, until
+	// the destination runs its copy (see serveLazily).
+	remote := &criu.RemoteMemory{Socket: 5, Lazy: s.o.Lazy, ActionScript: s.rt.Self, LeaveStopped: s.o.Lazy}
 	if s.o.PreCopy > 0 {
 		remote.PrevImagesDir, remote.TrackMem = preDumpDir(s.o.PreCopy), true
 	}
@@ -422,48 +462,101 @@ func (s *source) sendImages() error {
 	return err
 }
 
+// serveLazily (post-copy) lets CRIU go on from the hook at once: the
+// destination's restore itself may need pages (its restorer writes on the
+// tree's stacks), so they must be served before the restore is done.
+// CRIU serves them from pipes that hold the frozen tree's memory and then
+// leaves the tree stopped (--leave-stopped); if it fails, it resumes it.
+func (s *source) serveLazily() error {
+	if !s.o.Lazy {
+		return nil
+	}
+	s.postDump.Answer(true)
+	s.postDump, s.serving = nil, true
+	return nil
+}
+
 // awaitRestored waits for the destination's restore, watching CRIU.
 func (s *source) awaitRestored() error {
-	select {
-	case in := <-s.conn.Incoming():
-		if in.Err != nil {
-			return in.Err
+	done := s.dump.done
+	for {
+		select {
+		case in := <-s.conn.Incoming():
+			if in.Err != nil {
+				return in.Err
+			}
+			if _, ok := in.Msg.(migrate.Restored); !ok {
+				return fmt.Errorf("the destination sent %s, expected Restored", migrate.Name(in.Msg))
+			}
+			s.stats.RestoredAtMs = ms(time.Since(s.start))
+			return nil
+		case <-done:
+			if err := s.dump.failure(); err != nil || !s.serving {
+				// Plain: CRIU died in the hook; the tree was let go.
+				// Post-copy: it failed serving; it resumed the tree.
+				if err == nil {
+					err = errors.New("criu dump ended before the destination restored the tree")
+				}
+				return err
+			}
+			// Every page is served already; the tree waits, stopped.
+			done = nil
 		}
-		if _, ok := in.Msg.(migrate.Restored); !ok {
-			return fmt.Errorf("the destination sent %s, expected Restored", migrate.Name(in.Msg))
-		}
-		s.stats.RestoredAtMs = ms(time.Since(s.start))
-		return nil
-	case <-s.dump.done:
-		// CRIU died in the hook: the tree was let go, and runs.
-		return s.dump.failure()
 	}
 }
 
-// commit ends this copy: CRIU goes on from the hook and kills the tree
-// (post-copy: once every page was served), and the destination resumes
-// its copy. There is no way back from here.
+// commit hands the tree over. Plain and pre-copy: CRIU goes on from the
+// hook and kills this copy, there is no way back, and the destination
+// resumes its own. Post-copy: the destination resumes its copy at once,
+// and this one, stopped, ends only once CRIU has sent every page; until
+// then any failure resumes this copy and ends the destination's, whose
+// memory can never be completed.
 func (s *source) commit() error {
-	s.postDump.Answer(true)
-	s.postDump, s.committed = nil, true
+	if !s.o.Lazy {
+		s.postDump.Answer(true)
+		s.postDump, s.committed = nil, true
+	}
 	if err := s.conn.Send(migrate.Commit{}); err != nil {
-		return fmt.Errorf("%w, after this copy was ended: check the tree on the destination", err)
+		return s.afterCommit(err)
 	}
 	if _, err := expect[migrate.Running](s.conn); err != nil {
-		return fmt.Errorf("%w, after this copy was ended: check the tree on the destination", err)
+		return s.afterCommit(err)
 	}
 	now := time.Now()
 	s.stats.RunningAtMs = ms(now.Sub(s.start))
 	s.stats.DowntimeMs = ms(now.Sub(s.frozenAt))
-	// Post-copy: this lasts until every page has been sent.
-	s.dump.finish(0)
-	if err := s.dump.failure(); err != nil {
-		// CRIU resumed this copy: tell the destination to end its own,
-		// whose memory can never be completed.
-		s.conn.Fail(migrate.Source, err)
-		return fmt.Errorf("%w, after the tree had started on the destination: the destination's copy is ended, this one resumed", err)
+	if err := s.lastPages(); err != nil {
+		return s.afterCommit(err)
+	}
+	if s.o.Lazy {
+		s.target.signal(unix.SIGKILL)
+		s.committed = true
 	}
 	return s.conn.Send(migrate.Done{})
+}
+
+// lastPages waits for CRIU to end (post-copy: to have sent every page),
+// watching the destination; a lost destination cuts CRIU's connection.
+func (s *source) lastPages() error {
+	select {
+	case <-s.dump.done:
+		return s.dump.failure()
+	case in := <-s.conn.Incoming():
+		err := in.Err
+		if err == nil {
+			err = fmt.Errorf("the destination sent %s while the pages were being sent", migrate.Name(in.Msg))
+		}
+		return err
+	}
+}
+
+// afterCommit is a failure once the destination may be running the tree.
+func (s *source) afterCommit(err error) error {
+	if !s.o.Lazy {
+		return fmt.Errorf("%w, after this copy was ended: check the tree on the destination", err)
+	}
+	s.abort(err)
+	return fmt.Errorf("%w, before every page had reached the destination: this copy was resumed, the destination ends its own", err)
 }
 
 // criuRun is one CRIU dump or pre-dump in progress.
@@ -545,6 +638,16 @@ func (r *criuRun) finish(timeout time.Duration) {
 	}
 }
 
+// exited says whether CRIU has ended.
+func (r *criuRun) exited() bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // failure is how CRIU ended, with its own error lines; nil on success.
 func (r *criuRun) failure() error {
 	if r.err == nil {
@@ -568,6 +671,33 @@ func (r *criuRun) failure() error {
 		err = fmt.Errorf("%w (log: %s)", err, r.log)
 	}
 	return err
+}
+
+// hostPids lists every process of the host.
+func hostPids() []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		if pid, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// childPids lists the children of every thread of pid.
+func childPids(pid int) []int {
+	var kids []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, t := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
+		for _, f := range strings.Fields(string(b)) {
+			if k, err := strconv.Atoi(f); err == nil {
+				kids = append(kids, k)
+			}
+		}
+	}
+	return kids
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

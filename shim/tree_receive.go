@@ -465,15 +465,38 @@ func (r *receive) done() error {
 		return nil
 	}
 	var le *migrate.LostError
-	if errors.As(err, &le) {
-		// Whether every page arrived is unknown; if the lazy-pages
-		// daemon fails, the tree's init ends it.
-		return fmt.Errorf("%w, while the tree's memory was still being copied: it runs here, and ends if its memory cannot be completed", err)
+	if errors.As(err, &le) && r.pagesArrived() {
+		// The source's last word is lost, but its copy is whole here:
+		// the source ends its own once every page was sent.
+		return nil
 	}
-	// The source's CRIU failed to send every page and resumed the
-	// source copy, whose memory is whole: this one must go.
+	// The pages cannot all arrive now, and the source resumes its own
+	// copy, whose memory is whole: this one must go.
 	r.undo = r.committed
 	return fmt.Errorf("%w; the tree's memory could not be completed here, so this copy was ended and the source's resumed", err)
+}
+
+// pagesArrived waits, at most the timeout, for the lazy-pages daemon to
+// end, and says whether it got every page: it did if the tree still runs
+// (the init ends the tree when the daemon fails).
+func (r *receive) pagesArrived() bool {
+	for end := time.Now().Add(r.o.Timeout); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		daemon := false
+		var pids []int
+		r.rt.withLibcontainer(r.o.ID, func(c *container) error {
+			pids, _ = c.ct.Processes()
+			return nil
+		})
+		for _, pid := range pids {
+			if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); filepath.Base(exe) == "criu" {
+				daemon = true
+			}
+		}
+		if !daemon {
+			return unix.Kill(r.root, 0) == nil
+		}
+	}
+	return false
 }
 
 // pageServer is a `criu page-server` storing one dump's memory.

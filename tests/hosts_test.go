@@ -226,6 +226,24 @@ exec %s "$@"
 	return h
 }
 
+// newActionHold is a CRIU action script (for --action-script) that
+// stops CRIU at action until the test releases it.
+func newActionHold(t *testing.T, action string) *criuHold {
+	t.Helper()
+	h := &criuHold{dir: t.TempDir(), command: action}
+	h.path = filepath.Join(h.dir, "hold.sh")
+	script := fmt.Sprintf(`#!/bin/sh
+[ "$CRTOOLS_SCRIPT_ACTION" = %q ] || exit 0
+echo $$ > %s/held.tmp && mv %s/held.tmp %s/held
+while [ ! -e %s/release ]; do sleep 0.02; done
+`, action, h.dir, h.dir, h.dir, h.dir)
+	if err := os.WriteFile(h.path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.release)
+	return h
+}
+
 // waitHeld waits until CRIU's command is held and returns its pid.
 func (h *criuHold) waitHeld(t *testing.T) int {
 	t.Helper()

@@ -233,10 +233,12 @@ func TestCriuNsMigrate(t *testing.T) {
 
 // Faults at each phase of a migration leave the source tree running and
 // intact, and nothing of the migration on the destination. The phase is
-// held by a CRIU wrapper on the destination: its page server (plain: the
-// source's CRIU is streaming the memory, its parasite in the frozen tree)
-// or its restore (the dump is complete, the tree frozen in the post-dump
-// hook, the images sent).
+// held on the destination, by a CRIU wrapper at its page server (plain:
+// the source's CRIU is streaming the memory, its parasite in the frozen
+// tree) or at its restore (the dump is complete, the images sent; plain:
+// the tree frozen in the post-dump hook; post-copy: CRIU serving pages),
+// or by an action script at the restore's post-resume (post-copy: every
+// page has been sent, and the source's CRIU has left the tree stopped).
 func TestMigrateFaults(t *testing.T) {
 	type fault struct {
 		name string
@@ -267,19 +269,38 @@ func TestMigrateFaults(t *testing.T) {
 		holds []string // CRIU commands on the destination to hold
 	}{
 		{"plain", nil, []string{"page-server", "restore"}},
-		{"post-copy", []string{"--lazy"}, []string{"restore"}},
+		{"post-copy", []string{"--lazy"}, []string{"restore", "post-resume"}},
 	} {
 		for _, hold := range mode.holds {
 			for _, f := range faults {
+				afterPages := hold == "post-resume"
+				if afterPages && f.name == "source criu killed" {
+					continue // it has ended already
+				}
 				t.Run(fmt.Sprintf("%s/%s/%s", mode.name, hold, f.name), func(t *testing.T) {
 					if mode.name == "post-copy" {
 						lazyPipes(t)
 					}
 					m := newMigration(t)
-					held := newCriuHold(t, hold)
-					recv := m.receive(t, []string{"--criu", held.path}, "--timeout", faultTimeout)
+					var held *criuHold
+					var recv *background
+					if afterPages {
+						held = newActionHold(t, hold)
+						recv = m.receive(t, nil, "--timeout", faultTimeout, "--", "--action-script", held.path)
+					} else {
+						held = newCriuHold(t, hold)
+						recv = m.receive(t, []string{"--criu", held.path}, "--timeout", faultTimeout)
+					}
 					mig := m.h.src.start(t, append(append([]string{"migrate", "--to", m.to(), "--timeout", faultTimeout}, mode.flags...), m.id)...)
 					held.waitHeld(t)
+					if afterPages {
+						eventually(t, migrateWait, "the source's criu to have sent every page", func() error {
+							if c := criuBelow(mig.cmd.Process.Pid); c != 0 {
+								return fmt.Errorf("criu %d still runs", c)
+							}
+							return nil
+						})
+					}
 					want := f.inject(t, m, recv, mig.cmd.Process.Pid)
 					r := mig.wait(t, migrateWait)
 					// The destination may stay held until the source gave up.
@@ -310,27 +331,33 @@ func TestMigrateFaults(t *testing.T) {
 	}
 }
 
-// sourceCRIU finds the CRIU of a migrate: its child (the setns-exec
-// parent, for a tree container) or grandchild.
+// sourceCRIU finds the CRIU of a migrate.
 func sourceCRIU(t *testing.T, migratePid int) int {
 	t.Helper()
 	var found int
 	eventually(t, settleTime, "the source's criu", func() error {
-		for _, c := range childrenOf(migratePid) {
-			if strings.TrimSuffix(procExe(c), " (deleted)") == criuBin {
-				found = c
-				return nil
-			}
-			for _, g := range childrenOf(c) {
-				if strings.TrimSuffix(procExe(g), " (deleted)") == criuBin {
-					found = g
-					return nil
-				}
-			}
+		if found = criuBelow(migratePid); found == 0 {
+			return fmt.Errorf("no criu below %d", migratePid)
 		}
-		return fmt.Errorf("no criu below %d", migratePid)
+		return nil
 	})
 	return found
+}
+
+// criuBelow is the CRIU that pid runs: its child, or grandchild (below
+// the setns-exec parent, for a tree container); 0 if none.
+func criuBelow(pid int) int {
+	for _, c := range childrenOf(pid) {
+		if strings.TrimSuffix(procExe(c), " (deleted)") == criuBin {
+			return c
+		}
+		for _, g := range childrenOf(c) {
+			if strings.TrimSuffix(procExe(g), " (deleted)") == criuBin {
+				return g
+			}
+		}
+	}
+	return 0
 }
 
 // Bad input: one line, exit 1, nothing touched.

@@ -99,6 +99,9 @@ type RemoteMemory struct {
 	// ActionScript runs when CRIU reaches each stage (CRIU's
 	// --action-script): the migration's post-dump hook.
 	ActionScript string
+	// LeaveStopped leaves the tree stopped, not dead, once the dump (and
+	// the serving of its lazy pages) is done.
+	LeaveStopped bool
 }
 
 func (r *RemoteMemory) args() []string {
@@ -118,6 +121,9 @@ func (r *RemoteMemory) args() []string {
 	}
 	if r.ActionScript != "" {
 		a = append(a, "--action-script", r.ActionScript)
+	}
+	if r.LeaveStopped {
+		a = append(a, "--leave-stopped")
 	}
 	return a
 }
