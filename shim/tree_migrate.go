@@ -388,11 +388,11 @@ func (s *source) preCopy() error {
 		if err != nil {
 			return err
 		}
-		remote := &criu.RemoteMemory{Socket: 5, TrackMem: true}
+		opts := criu.DumpOpts{PreDump: true, Remote: &criu.RemoteMemory{Socket: 5, TrackMem: true}}
 		if i > 1 {
-			remote.PrevImagesDir = "../" + preDumpDir(i-1)
+			opts.Remote.PrevImagesDir = "../" + preDumpDir(i-1)
 		}
-		run, err := s.startCRIU(dir, sock, true, remote, fmt.Sprintf("pre-dump-%d.log", i))
+		run, err := s.startCRIU(dir, sock, opts, fmt.Sprintf("pre-dump-%d.log", i))
 		if err != nil {
 			return err
 		}
@@ -414,22 +414,30 @@ func (s *source) preCopy() error {
 }
 
 // finalDump dumps the tree and returns once CRIU waits in the post-dump
-// hook: the images are complete, the tree frozen.
+// hook: the images are complete, the tree frozen. Plain: the memory goes
+// into the local images, and travels with them (CRIU's page server is
+// slower than a dump and a copy). Pre-copy: what changed since the last
+// round goes to the destination's page server. Post-copy: it stays in the
+// frozen tree, and the tree stays stopped once its pages are served,
+// until the destination runs its copy (see serveLazily).
 func (s *source) finalDump() error {
 	if err := s.conn.Send(migrate.Dump{}); err != nil {
 		return err
 	}
-	sock, err := s.attach(0)
-	if err != nil {
-		return err
+	opts := criu.DumpOpts{Hook: s.rt.Self, LeaveStopped: s.o.Lazy}
+	var sock *os.File
+	if s.o.Lazy || s.o.PreCopy > 0 {
+		var err error
+		if sock, err = s.attach(0); err != nil {
+			return err
+		}
+		opts.Remote = &criu.RemoteMemory{Socket: 5, Lazy: s.o.Lazy}
+		if s.o.PreCopy > 0 {
+			opts.Remote.PrevImagesDir, opts.Remote.TrackMem = preDumpDir(s.o.PreCopy), true
+		}
 	}
-	// Post-copy: the tree stays stopped once its pages are served, until
-	// the destination runs its copy (see serveLazily).
-	remote := &criu.RemoteMemory{Socket: 5, Lazy: s.o.Lazy, ActionScript: s.rt.Self, LeaveStopped: s.o.Lazy}
-	if s.o.PreCopy > 0 {
-		remote.PrevImagesDir, remote.TrackMem = preDumpDir(s.o.PreCopy), true
-	}
-	if s.dump, err = s.startCRIU(s.scratch, sock, false, remote, dumpLog); err != nil {
+	var err error
+	if s.dump, err = s.startCRIU(s.scratch, sock, opts, dumpLog); err != nil {
 		return err
 	}
 	for {
@@ -454,9 +462,18 @@ func (s *source) finalDump() error {
 	}
 }
 
-// sendImages sends the non-memory images; CRIU waits meanwhile.
+// sendImages sends the images (plain: the memory too) on a data
+// connection of their own; CRIU waits meanwhile.
 func (s *source) sendImages() error {
-	done, err := s.conn.SendImages(s.scratch)
+	nc, err := net.DialTimeout("tcp", s.o.To, s.o.Timeout)
+	if err != nil {
+		return &migrate.LostError{Peer: migrate.Destination, Why: err.Error()}
+	}
+	defer nc.Close()
+	if err := migrate.AttachImages(nc, s.session, s.o.Timeout); err != nil {
+		return err
+	}
+	done, err := s.conn.SendImages(s.scratch, nc)
 	s.stats.ImageFiles, s.stats.ImageBytes = done.Files, done.Bytes
 	s.stats.ImagesSentAtMs = ms(time.Since(s.start))
 	return err
@@ -570,24 +587,26 @@ type criuRun struct {
 	logErrors []string
 }
 
-func (s *source) startCRIU(dir string, sock *os.File, pre bool, remote *criu.RemoteMemory, log string) (*criuRun, error) {
+// startCRIU starts a dump (opts, with the common options and the tree
+// filled in here) into dir; sock, if any, becomes its fd 5.
+func (s *source) startCRIU(dir string, sock *os.File, opts criu.DumpOpts, log string) (*criuRun, error) {
 	images, err := os.Open(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer images.Close()
-	opts := criu.DumpOpts{
-		Common:  criuCommon(s.o.CRIU, "/proc/self/fd/3", "/proc/self/fd/4", log),
-		Tree:    s.target.pid,
-		PreDump: pre,
-		Remote:  remote,
-	}
+	opts.Common = criuCommon(s.o.CRIU, "/proc/self/fd/3", "/proc/self/fd/4", log)
+	opts.Tree = s.target.pid
 	r := &criuRun{args: opts.Args(), done: make(chan struct{})}
 	logPath := filepath.Join(s.work.Name(), log)
 	if s.o.WorkPath != "" {
 		r.log = logPath
 	}
-	cmd, release, err := s.target.command(s.criu, []*os.File{images, s.work, sock}, r.args)
+	files := []*os.File{images, s.work}
+	if sock != nil {
+		files = append(files, sock)
+	}
+	cmd, release, err := s.target.command(s.criu, files, r.args)
 	if err != nil {
 		return nil, err
 	}

@@ -69,8 +69,9 @@ type receive struct {
 
 // dataConn is an accepted data connection of this session.
 type dataConn struct {
-	nc    net.Conn
-	round int
+	nc     net.Conn
+	round  int
+	images bool // the image files' bytes, not CRIU's
 }
 
 // Receive accepts one migration on o.Listen and restores it into the
@@ -254,12 +255,15 @@ func (r *receive) acceptData() {
 			if err == nil {
 				err = a.Check(r.hello.Session)
 			}
+			if err == nil {
+				err = migrate.AcceptData(nc, r.o.Timeout)
+			}
 			if err != nil {
 				migrate.Refuse(nc, migrate.Destination, err)
 				return
 			}
 			select {
-			case r.data <- dataConn{nc, a.Round}:
+			case r.data <- dataConn{nc, a.Round, a.Images}:
 			case <-r.stop:
 				nc.Close()
 			}
@@ -267,26 +271,31 @@ func (r *receive) acceptData() {
 	}
 }
 
-// nextData waits for the data connection of round and accepts it.
+// nextData waits for CRIU's data connection of round, as a descriptor.
 func (r *receive) nextData(round int) (*os.File, error) {
+	d, err := r.nextConn()
+	if err != nil {
+		return nil, err
+	}
+	if d.images || d.round != round {
+		d.nc.Close()
+		return nil, fmt.Errorf("the source opened a data connection for round %d (images: %v), expected round %d", d.round, d.images, round)
+	}
+	return socketFile(d.nc)
+}
+
+// nextConn waits for the source's next data connection.
+func (r *receive) nextConn() (dataConn, error) {
 	select {
 	case d := <-r.data:
-		if d.round != round {
-			d.nc.Close()
-			return nil, fmt.Errorf("the source opened a data connection for round %d, expected %d", d.round, round)
-		}
-		if err := migrate.AcceptData(d.nc, r.o.Timeout); err != nil {
-			d.nc.Close()
-			return nil, err
-		}
-		return socketFile(d.nc)
+		return d, nil
 	case in := <-r.conn.Incoming():
 		if in.Err != nil {
-			return nil, in.Err
+			return dataConn{}, in.Err
 		}
-		return nil, fmt.Errorf("the source sent %s, expected a data connection", migrate.Name(in.Msg))
+		return dataConn{}, fmt.Errorf("the source sent %s, expected a data connection", migrate.Name(in.Msg))
 	case <-time.After(r.o.Timeout):
-		return nil, fmt.Errorf("the source opened no data connection within %v", r.o.Timeout)
+		return dataConn{}, fmt.Errorf("the source opened no data connection within %v", r.o.Timeout)
 	}
 }
 
@@ -328,23 +337,23 @@ func (r *receive) preCopy() error {
 // preDumpDir is where pre-dump round i is kept, relative to the images.
 func preDumpDir(i int) string { return "pre-" + strconv.Itoa(i) }
 
-// dump sets up where the final dump's memory goes.
+// dump sets up where the final dump's memory goes: with the images
+// (plain), to a page server (pre-copy), or nowhere yet (post-copy).
 func (r *receive) dump() error {
 	if _, err := expect[migrate.Dump](r.conn); err != nil {
 		return err
 	}
-	if r.hello.Mode == migrate.PostCopy {
+	switch r.hello.Mode {
+	case migrate.Plain:
+		return nil
+	case migrate.PostCopy:
 		// The pages stay with the source until the lazy-pages daemon
 		// of the restored tree asks for them, through this socket.
 		var err error
 		r.lazy, err = r.nextData(0)
 		return err
 	}
-	prev := ""
-	if r.hello.Rounds > 0 {
-		prev = preDumpDir(r.hello.Rounds)
-	}
-	return r.startPages(0, r.images, prev)
+	return r.startPages(0, r.images, preDumpDir(r.hello.Rounds))
 }
 
 // startPages runs `criu page-server` on the next data connection, storing
@@ -379,6 +388,14 @@ func (r *receive) receiveImages() error {
 	if r.pages != nil {
 		pagesDone = r.pages.done
 	}
+	d, err := r.nextConn()
+	if err != nil {
+		return err
+	}
+	defer d.nc.Close()
+	if !d.images {
+		return fmt.Errorf("the source opened a data connection for round %d, expected the images'", d.round)
+	}
 	files, bytes := 0, int64(0)
 	for {
 		select {
@@ -394,7 +411,7 @@ func (r *receive) receiveImages() error {
 			}
 			switch m := in.Msg.(type) {
 			case migrate.File:
-				if err := r.conn.ReceiveFile(r.images, m); err != nil {
+				if err := r.conn.ReceiveFile(r.images, m, d.nc); err != nil {
 					return err
 				}
 				files++

@@ -233,12 +233,13 @@ func TestCriuNsMigrate(t *testing.T) {
 
 // Faults at each phase of a migration leave the source tree running and
 // intact, and nothing of the migration on the destination. The phase is
-// held on the destination, by a CRIU wrapper at its page server (plain:
-// the source's CRIU is streaming the memory, its parasite in the frozen
-// tree) or at its restore (the dump is complete, the images sent; plain:
-// the tree frozen in the post-dump hook; post-copy: CRIU serving pages),
-// or by an action script at the restore's post-resume (post-copy: every
-// page has been sent, and the source's CRIU has left the tree stopped).
+// held: "dump" stops the source's CRIU itself while it dumps the frozen
+// tree (its parasite may be in it); "restore" is a CRIU wrapper on the
+// destination that holds its restore (the dump is complete, the images
+// sent; plain: the tree frozen in the post-dump hook; post-copy: CRIU
+// serving pages); "post-resume" an action script of the destination's
+// restore (post-copy: every page has been sent, and the source's CRIU has
+// left the tree stopped).
 func TestMigrateFaults(t *testing.T) {
 	type fault struct {
 		name string
@@ -268,7 +269,7 @@ func TestMigrateFaults(t *testing.T) {
 		flags []string
 		holds []string // CRIU commands on the destination to hold
 	}{
-		{"plain", nil, []string{"page-server", "restore"}},
+		{"plain", nil, []string{"dump", "restore"}},
 		{"post-copy", []string{"--lazy"}, []string{"restore", "post-resume"}},
 	} {
 		for _, hold := range mode.holds {
@@ -284,15 +285,24 @@ func TestMigrateFaults(t *testing.T) {
 					m := newMigration(t)
 					var held *criuHold
 					var recv *background
-					if afterPages {
+					switch hold {
+					case "post-resume":
 						held = newActionHold(t, hold)
 						recv = m.receive(t, nil, "--timeout", faultTimeout, "--", "--action-script", held.path)
-					} else {
+					case "restore":
 						held = newCriuHold(t, hold)
 						recv = m.receive(t, []string{"--criu", held.path}, "--timeout", faultTimeout)
+					default:
+						recv = m.receive(t, nil, "--timeout", faultTimeout)
 					}
 					mig := m.h.src.start(t, append(append([]string{"migrate", "--to", m.to(), "--timeout", faultTimeout}, mode.flags...), m.id)...)
-					held.waitHeld(t)
+					release := func() {}
+					if held != nil {
+						held.waitHeld(t)
+						release = held.release
+					} else {
+						release = stopDumping(t, m, mig.cmd.Process.Pid)
+					}
 					if afterPages {
 						eventually(t, migrateWait, "the source's criu to have sent every page", func() error {
 							if c := criuBelow(mig.cmd.Process.Pid); c != 0 {
@@ -304,7 +314,7 @@ func TestMigrateFaults(t *testing.T) {
 					want := f.inject(t, m, recv, mig.cmd.Process.Pid)
 					r := mig.wait(t, migrateWait)
 					// The destination may stay held until the source gave up.
-					held.release()
+					release()
 					rr := recv.wait(t, migrateWait)
 					msg := checkFailure(t, r, nil)
 					if !strings.Contains(msg, "still runs here") {
@@ -331,6 +341,38 @@ func TestMigrateFaults(t *testing.T) {
 	}
 }
 
+// stopDumping stops the source's CRIU while it dumps: once the tree is
+// frozen, before CRIU has called its post-dump hook. It returns how to
+// let it go on.
+func stopDumping(t *testing.T, m *migration, migratePid int) func() {
+	t.Helper()
+	// A tight loop: the window is the dump's, a few hundred ms.
+	criu := 0
+	for end := time.Now().Add(settleTime); criu == 0 || procState(m.root) != "t"; time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the source's criu (%d) did not freeze the tree within %v", criu, settleTime)
+		}
+		if criu == 0 {
+			criu = criuBelow(migratePid)
+		}
+	}
+	if err := syscall.Kill(criu, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, settleTime, "the source's criu to stop", func() error {
+		if st := procState(criu); st != "T" {
+			return fmt.Errorf("criu %d is in state %q", criu, st)
+		}
+		return nil
+	})
+	for _, c := range kidsOf(criu) {
+		if strings.TrimSuffix(procExe(c), " (deleted)") == runtimeBin {
+			t.Fatalf("the dump was done already: criu %d runs its post-dump hook (%d)", criu, c)
+		}
+	}
+	return func() { syscall.Kill(criu, syscall.SIGCONT) }
+}
+
 // sourceCRIU finds the CRIU of a migrate.
 func sourceCRIU(t *testing.T, migratePid int) int {
 	t.Helper()
@@ -347,17 +389,34 @@ func sourceCRIU(t *testing.T, migratePid int) int {
 // criuBelow is the CRIU that pid runs: its child, or grandchild (below
 // the setns-exec parent, for a tree container); 0 if none.
 func criuBelow(pid int) int {
-	for _, c := range childrenOf(pid) {
+	for _, c := range kidsOf(pid) {
 		if strings.TrimSuffix(procExe(c), " (deleted)") == criuBin {
 			return c
 		}
-		for _, g := range childrenOf(c) {
+		for _, g := range kidsOf(c) {
 			if strings.TrimSuffix(procExe(g), " (deleted)") == criuBin {
 				return g
 			}
 		}
 	}
 	return 0
+}
+
+// kidsOf lists pid's children from its own /proc entries (quicker than
+// childrenOf's walk of every process).
+func kidsOf(pid int) []int {
+	var kids []int
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		for _, f := range strings.Fields(string(b)) {
+			var k int
+			if _, err := fmt.Sscan(f, &k); err == nil {
+				kids = append(kids, k)
+			}
+		}
+	}
+	return kids
 }
 
 // Bad input: one line, exit 1, nothing touched.

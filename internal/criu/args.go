@@ -82,6 +82,12 @@ type DumpOpts struct {
 	// Remote says where the memory goes in a migration; nil: into the
 	// images, as usual.
 	Remote *RemoteMemory
+	// Hook runs at each stage of the dump (CRIU's --action-script): a
+	// migration's post-dump hook.
+	Hook string
+	// LeaveStopped leaves the tree stopped, not dead, once the dump (and
+	// the serving of its lazy pages) is done.
+	LeaveStopped bool
 }
 
 // RemoteMemory sends a dump's memory over a socket CRIU inherits
@@ -96,12 +102,6 @@ type RemoteMemory struct {
 	// the images dir (pre-copy); it turns on memory tracking.
 	PrevImagesDir string
 	TrackMem      bool
-	// ActionScript runs when CRIU reaches each stage (CRIU's
-	// --action-script): the migration's post-dump hook.
-	ActionScript string
-	// LeaveStopped leaves the tree stopped, not dead, once the dump (and
-	// the serving of its lazy pages) is done.
-	LeaveStopped bool
 }
 
 func (r *RemoteMemory) args() []string {
@@ -119,12 +119,6 @@ func (r *RemoteMemory) args() []string {
 	if r.TrackMem {
 		a = append(a, "--track-mem")
 	}
-	if r.ActionScript != "" {
-		a = append(a, "--action-script", r.ActionScript)
-	}
-	if r.LeaveStopped {
-		a = append(a, "--leave-stopped")
-	}
 	return a
 }
 
@@ -139,6 +133,12 @@ func (o DumpOpts) Args() []string {
 		a = append(a, "--leave-running")
 	}
 	a = append(a, o.Remote.args()...)
+	if o.Hook != "" {
+		a = append(a, "--action-script", o.Hook)
+	}
+	if o.LeaveStopped {
+		a = append(a, "--leave-stopped")
+	}
 	return append(a, o.Extra...)
 }
 

@@ -50,9 +50,11 @@ func TestMigrationArgs(t *testing.T) {
 		opts DumpOpts
 		want string
 	}{
-		{DumpOpts{Common: Common{ImagesDir: "/i"}, Tree: 5, Remote: &RemoteMemory{Socket: 5, ActionScript: "/hook"}},
-			"dump -t 5 -D /i --page-server --ps-socket 5 --action-script /hook"},
-		{DumpOpts{Common: Common{ImagesDir: "/i"}, Tree: 5, Remote: &RemoteMemory{Socket: 5, Lazy: true, ActionScript: "/hook", LeaveStopped: true}},
+		{DumpOpts{Common: Common{ImagesDir: "/i"}, Tree: 5, Hook: "/hook"},
+			"dump -t 5 -D /i --action-script /hook"},
+		{DumpOpts{Common: Common{ImagesDir: "/i"}, Tree: 5, Remote: &RemoteMemory{Socket: 5, PrevImagesDir: "pre-2", TrackMem: true}, Hook: "/hook"},
+			"dump -t 5 -D /i --page-server --ps-socket 5 --prev-images-dir pre-2 --track-mem --action-script /hook"},
+		{DumpOpts{Common: Common{ImagesDir: "/i"}, Tree: 5, Remote: &RemoteMemory{Socket: 5, Lazy: true}, Hook: "/hook", LeaveStopped: true},
 			"dump -t 5 -D /i --lazy-pages --ps-socket 5 --action-script /hook --leave-stopped"},
 		{DumpOpts{Common: Common{ImagesDir: "/i", Extra: []string{"-x"}}, Tree: 5, PreDump: true, Remote: &RemoteMemory{Socket: 5, PrevImagesDir: "../pre-1", TrackMem: true}},
 			"pre-dump -t 5 -D /i --page-server --ps-socket 5 --prev-images-dir ../pre-1 --track-mem -x"},

@@ -227,9 +227,18 @@ func First(nc net.Conn, timeout time.Duration) (Message, error) {
 // AttachData opens a data connection: it sends Attach for round and waits
 // for the destination's Attached. After it, nc carries CRIU's bytes only.
 func AttachData(nc net.Conn, session string, round int, timeout time.Duration) error {
+	return attach(nc, Attach{Magic: magic, Version: Version, Session: session, Round: round}, timeout)
+}
+
+// AttachImages opens the data connection of the image files' bytes.
+func AttachImages(nc net.Conn, session string, timeout time.Duration) error {
+	return attach(nc, Attach{Magic: magic, Version: Version, Session: session, Images: true}, timeout)
+}
+
+func attach(nc net.Conn, a Attach, timeout time.Duration) error {
 	nc.SetDeadline(time.Now().Add(timeout))
 	defer nc.SetDeadline(time.Time{})
-	if err := writeFrame(nc, Attach{Magic: magic, Version: Version, Session: session, Round: round}); err != nil {
+	if err := writeFrame(nc, a); err != nil {
 		return lost(Destination, timeout, err)
 	}
 	m, err := readFrame(nc)

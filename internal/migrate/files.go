@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // ValidImageName says whether a File may be stored under name: a plain
@@ -43,16 +45,20 @@ func imageFiles(dir string) ([]os.DirEntry, error) {
 	return out, nil
 }
 
-// SendImages sends the image files of dir, then ImagesDone.
-func (c *Conn) SendImages(dir string) (ImagesDone, error) {
+// copyChunk is how much of a file one deadline covers: a copy that
+// makes no progress for the timeout fails, a slow one does not.
+const copyChunk = 16 << 20
+
+// SendImages sends the image files of dir: File on the control
+// connection, the bytes on data (sendfile), then ImagesDone.
+func (c *Conn) SendImages(dir string, data net.Conn) (ImagesDone, error) {
 	var done ImagesDone
 	files, err := imageFiles(dir)
 	if err != nil {
 		return done, err
 	}
-	buf := make([]byte, dataChunk)
 	for _, e := range files {
-		n, err := c.sendFile(filepath.Join(dir, e.Name()), buf)
+		n, err := c.sendFile(filepath.Join(dir, e.Name()), data)
 		if err != nil {
 			return done, err
 		}
@@ -62,7 +68,7 @@ func (c *Conn) SendImages(dir string) (ImagesDone, error) {
 	return done, c.Send(done)
 }
 
-func (c *Conn) sendFile(path string, buf []byte) (int64, error) {
+func (c *Conn) sendFile(path string, data net.Conn) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -77,29 +83,23 @@ func (c *Conn) sendFile(path string, buf []byte) (int64, error) {
 	}
 	var sent int64
 	for sent < fi.Size() {
-		n, err := f.Read(buf[:min(int64(len(buf)), fi.Size()-sent)])
-		if n > 0 {
-			if err := c.Send(Data(buf[:n])); err != nil {
-				return sent, err
-			}
-			sent += int64(n)
-		}
-		if err == io.EOF {
-			break
-		}
+		data.SetWriteDeadline(time.Now().Add(c.timeout))
+		// A TCP connection reading from a limited file: sendfile(2).
+		n, err := io.Copy(data, io.LimitReader(f, min(copyChunk, fi.Size()-sent)))
+		sent += n
 		if err != nil {
-			return sent, err
+			return sent, lost(c.peer, c.timeout, err)
 		}
-	}
-	if sent != fi.Size() {
-		return sent, fmt.Errorf("image %s changed size while it was sent", path)
+		if n == 0 {
+			return sent, fmt.Errorf("image %s shrank while it was sent", path)
+		}
 	}
 	return sent, nil
 }
 
-// ReceiveFile stores the file f announces in dir, from the Data frames
-// that follow it. It never replaces a file.
-func (c *Conn) ReceiveFile(dir string, f File) error {
+// ReceiveFile stores the file f announces in dir, reading its bytes from
+// data (splice). It never replaces a file.
+func (c *Conn) ReceiveFile(dir string, f File, data net.Conn) error {
 	if !ValidImageName(f.Name) {
 		return fmt.Errorf("refusing an image file named %q", f.Name)
 	}
@@ -116,21 +116,13 @@ func (c *Conn) ReceiveFile(dir string, f File) error {
 	defer out.Close()
 	var got int64
 	for got < f.Size {
-		m, err := c.Recv()
+		data.SetReadDeadline(time.Now().Add(c.timeout))
+		// A file reading from a limited TCP connection: splice(2).
+		n, err := io.CopyN(out, data, min(copyChunk, f.Size-got))
+		got += n
 		if err != nil {
-			return err
+			return fmt.Errorf("image file %s cut short at %d of %d bytes: %w", f.Name, got, f.Size, lost(c.peer, c.timeout, err))
 		}
-		d, ok := m.(Data)
-		if !ok {
-			return fmt.Errorf("image file %s cut short at %d of %d bytes by %s", f.Name, got, f.Size, Name(m))
-		}
-		if got+int64(len(d)) > f.Size {
-			return fmt.Errorf("image file %s is longer than the %d bytes announced", f.Name, f.Size)
-		}
-		if _, err := out.Write(d); err != nil {
-			return err
-		}
-		got += int64(len(d))
 	}
 	return out.Close()
 }

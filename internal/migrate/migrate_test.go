@@ -186,9 +186,10 @@ func TestImagesTravel(t *testing.T) {
 	s, d := NewConn(a, Destination, 5*time.Second), NewConn(b, Source, 5*time.Second)
 	defer s.Close()
 	defer d.Close()
+	dataOut, dataIn := pair(t)
 	sent := make(chan ImagesDone, 1)
 	go func() {
-		done, err := s.SendImages(src)
+		done, err := s.SendImages(src, dataOut)
 		if err != nil {
 			t.Error(err)
 		}
@@ -202,7 +203,7 @@ func TestImagesTravel(t *testing.T) {
 			t.Fatal(err)
 		}
 		if f, ok := m.(File); ok {
-			if err := d.ReceiveFile(dst, f); err != nil {
+			if err := d.ReceiveFile(dst, f, dataIn); err != nil {
 				t.Fatal(err)
 			}
 			got.Files++
@@ -236,17 +237,19 @@ func TestReceiveFileRefuses(t *testing.T) {
 	defer s.Close()
 	defer d.Close()
 	dir := t.TempDir()
-	if err := d.ReceiveFile(dir, File{Name: "../evil", Size: 1}); err == nil {
+	dataOut, dataIn := pair(t)
+	if err := d.ReceiveFile(dir, File{Name: "../evil", Size: 1}, dataIn); err == nil {
 		t.Error("stored a file outside the directory")
 	}
 	os.WriteFile(filepath.Join(dir, "core-1.img"), []byte("mine"), 0o644)
-	if err := d.ReceiveFile(dir, File{Name: "core-1.img", Size: 1}); err == nil {
+	if err := d.ReceiveFile(dir, File{Name: "core-1.img", Size: 1}, dataIn); err == nil {
 		t.Error("replaced a file")
 	}
-	// More data than announced.
-	go s.Send(Data("toolong"))
-	if err := d.ReceiveFile(dir, File{Name: "short.img", Size: 3}); err == nil {
-		t.Error("took more bytes than the file has")
+	// Fewer bytes than announced, then the connection ends.
+	dataOut.Write([]byte("abc"))
+	dataOut.Close()
+	if err := d.ReceiveFile(dir, File{Name: "short.img", Size: 5}, dataIn); err == nil || !strings.Contains(err.Error(), "cut short") {
+		t.Errorf("a file cut short: %v", err)
 	}
 }
 

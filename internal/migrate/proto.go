@@ -19,8 +19,8 @@ const magic = "criu-ns-runtime/migrate"
 type Mode string
 
 const (
-	// Plain: one dump streams the memory to the destination's page
-	// server while the tree is frozen, then the tree is restored.
+	// Plain: one dump of everything while the tree is frozen; the images,
+	// memory included, travel; then the tree is restored.
 	Plain Mode = "plain"
 	// PostCopy: the dump leaves the memory in the frozen source tree;
 	// the destination restores at once and pulls the pages (userfaultfd).
@@ -149,13 +149,15 @@ type PreDumpStored struct {
 // Dump starts the final dump; its data connection follows.
 type Dump struct{}
 
-// File announces an image file; Size bytes of Data frames follow.
+// File announces an image file; its Size bytes follow on the images
+// data connection.
 type File struct {
 	Name string `json:"name"`
 	Size int64  `json:"size"`
 }
 
-// Data is a piece of the file last announced.
+// Data is a frame of raw bytes (unused by this version's phases; the
+// image bytes travel on a data connection of their own, zero-copy).
 type Data []byte
 
 // ImagesDone ends the images: Files files of Bytes bytes in all.
@@ -197,6 +199,8 @@ type Attach struct {
 	Session string `json:"session"`
 	// Round is the pre-dump round (1..N), or 0 for the final dump.
 	Round int `json:"round"`
+	// Images: the connection carries the image files' bytes, not CRIU's.
+	Images bool `json:"images,omitempty"`
 }
 
 // Attached accepts a data connection; CRIU's bytes follow.
