@@ -284,16 +284,15 @@ func (r *receive) nextData(round int) (*os.File, error) {
 	return socketFile(d.nc)
 }
 
-// nextConn waits for the source's next data connection.
+// nextConn waits for the source's next data connection. It takes no
+// message: the source may send on before the connection is handed over.
 func (r *receive) nextConn() (dataConn, error) {
 	select {
 	case d := <-r.data:
 		return d, nil
-	case in := <-r.conn.Incoming():
-		if in.Err != nil {
-			return dataConn{}, in.Err
-		}
-		return dataConn{}, fmt.Errorf("the source sent %s, expected a data connection", migrate.Name(in.Msg))
+	case <-r.conn.Failed():
+		_, err := r.conn.Recv()
+		return dataConn{}, err
 	case <-time.After(r.o.Timeout):
 		return dataConn{}, fmt.Errorf("the source opened no data connection within %v", r.o.Timeout)
 	}

@@ -244,11 +244,17 @@ while [ ! -e %s/release ]; do sleep 0.02; done
 	return h
 }
 
-// waitHeld waits until CRIU's command is held and returns its pid.
-func (h *criuHold) waitHeld(t *testing.T) int {
+// waitHeld waits until CRIU's command is held and returns its pid; cmd
+// is the migration that must get there.
+func (h *criuHold) waitHeld(t *testing.T, cmd *background) int {
 	t.Helper()
 	var pid int
-	eventually(t, settleTime, "criu "+h.command+" to be held", func() error {
+	eventually(t, migrateWait, "criu "+h.command+" to be held", func() error {
+		select {
+		case <-cmd.done:
+			t.Fatalf("the migration ended before criu %s: %s", h.command, cmd.out.String())
+		default:
+		}
 		b, err := os.ReadFile(filepath.Join(h.dir, "held"))
 		if err != nil {
 			return err

@@ -298,7 +298,7 @@ func TestMigrateFaults(t *testing.T) {
 					mig := m.h.src.start(t, append(append([]string{"migrate", "--to", m.to(), "--timeout", faultTimeout}, mode.flags...), m.id)...)
 					release := func() {}
 					if held != nil {
-						held.waitHeld(t)
+						held.waitHeld(t, mig)
 						release = held.release
 					} else {
 						release = stopDumping(t, m, mig.cmd.Process.Pid)

@@ -101,6 +101,7 @@ type Conn struct {
 	peer    Side
 	timeout time.Duration
 	in      chan Incoming
+	failed  chan struct{} // closed once the connection has ended
 	stop    chan struct{}
 	once    sync.Once
 	wmu     sync.Mutex
@@ -117,7 +118,7 @@ type Incoming struct {
 // NewConn runs the protocol on nc, whose first frame has been read
 // already; peer is the other side.
 func NewConn(nc net.Conn, peer Side, timeout time.Duration) *Conn {
-	c := &Conn{nc: nc, peer: peer, timeout: timeout, in: make(chan Incoming, 16), stop: make(chan struct{})}
+	c := &Conn{nc: nc, peer: peer, timeout: timeout, in: make(chan Incoming, 16), failed: make(chan struct{}), stop: make(chan struct{})}
 	go c.read()
 	go c.beat()
 	return c
@@ -128,6 +129,11 @@ func (c *Conn) Peer() Side { return c.peer }
 
 // Incoming delivers what the peer sends.
 func (c *Conn) Incoming() <-chan Incoming { return c.in }
+
+// Failed is closed once the connection has ended (the peer's Error, lost,
+// closed): a wait for something else can watch it without taking a
+// message. Recv then returns why.
+func (c *Conn) Failed() <-chan struct{} { return c.failed }
 
 // Recv waits for the next message.
 func (c *Conn) Recv() (Message, error) {
@@ -181,6 +187,7 @@ func (c *Conn) read() {
 			}
 		}
 	}
+	close(c.failed)
 	for {
 		select {
 		case c.in <- Incoming{Err: err}:

@@ -117,7 +117,13 @@ func TestConnMessagesAndPeerError(t *testing.T) {
 	if m, err := dst.Recv(); err != nil || m != (Dump{}) {
 		t.Fatalf("got %v, %v", m, err)
 	}
+	select {
+	case <-dst.Failed():
+		t.Fatal("Failed is closed on a live connection")
+	default:
+	}
 	src.Fail(Source, errors.New("criu dump failed"))
+	<-dst.Failed() // without taking a message
 	for i := 0; i < 2; i++ { // and it stays failed
 		_, err := dst.Recv()
 		var e Error
