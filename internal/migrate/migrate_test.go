@@ -123,7 +123,7 @@ func TestConnMessagesAndPeerError(t *testing.T) {
 	default:
 	}
 	src.Fail(Source, errors.New("criu dump failed"))
-	<-dst.Failed() // without taking a message
+	<-dst.Failed()           // without taking a message
 	for i := 0; i < 2; i++ { // and it stays failed
 		_, err := dst.Recv()
 		var e Error
