@@ -248,6 +248,7 @@ type source struct {
 	work    *os.File // the logs
 	hook    *migrate.Hook
 	conn    *migrate.Conn
+	images  net.Conn // the image files' bytes
 	session string
 	socks   []*os.File // data connections handed to CRIU, to cut them
 
@@ -277,6 +278,9 @@ func (s *source) release() {
 	}
 	if s.conn != nil {
 		s.conn.Close()
+	}
+	if s.images != nil {
+		s.images.Close()
 	}
 	if s.work != nil {
 		s.work.Close()
@@ -351,8 +355,16 @@ func (s *source) connect() error {
 	if err := s.conn.Send(hello); err != nil {
 		return err
 	}
-	_, err := expect[migrate.Welcome](s.conn)
-	return err
+	if _, err := expect[migrate.Welcome](s.conn); err != nil {
+		return err
+	}
+	// One connection for the bytes of every image file to come.
+	images, err := net.DialTimeout("tcp", s.o.To, s.o.Timeout)
+	if err != nil {
+		return &migrate.LostError{Peer: migrate.Destination, Why: err.Error()}
+	}
+	s.images = images
+	return migrate.AttachImages(images, s.session, s.o.Timeout)
 }
 
 // attach opens the data connection of round, for CRIU.
@@ -397,6 +409,10 @@ func (s *source) preCopy() error {
 			return err
 		}
 		if err := run.waitWatching(s.conn); err != nil {
+			return err
+		}
+		// The round's own images (its inventory) go with its pages.
+		if _, err := s.conn.SendImages(dir, preDumpDir(i), s.images); err != nil {
 			return err
 		}
 		if err := s.conn.Send(migrate.PreDumpDone{Round: i}); err != nil {
@@ -462,18 +478,10 @@ func (s *source) finalDump() error {
 	}
 }
 
-// sendImages sends the images (plain: the memory too) on a data
-// connection of their own; CRIU waits meanwhile.
+// sendImages sends the images (plain: the memory too) on their data
+// connection; CRIU waits meanwhile.
 func (s *source) sendImages() error {
-	nc, err := net.DialTimeout("tcp", s.o.To, s.o.Timeout)
-	if err != nil {
-		return &migrate.LostError{Peer: migrate.Destination, Why: err.Error()}
-	}
-	defer nc.Close()
-	if err := migrate.AttachImages(nc, s.session, s.o.Timeout); err != nil {
-		return err
-	}
-	done, err := s.conn.SendImages(s.scratch, nc)
+	done, err := s.conn.SendImages(s.scratch, "", s.images)
 	s.stats.ImageFiles, s.stats.ImageBytes = done.Files, done.Bytes
 	s.stats.ImagesSentAtMs = ms(time.Since(s.start))
 	return err

@@ -57,9 +57,11 @@ type receive struct {
 	conn   *migrate.Conn
 	hello  migrate.Hello
 	from   string
-	data   chan dataConn
+	data   chan dataConn // CRIU's streams, in the order the source opens them
+	dataIm chan net.Conn // the images' connection
 	stop   chan struct{}
 	pages  *pageServer // the running page server, if any
+	files  net.Conn    // the image files' bytes, once the source opened it
 	lazy   *os.File    // post-copy: the socket to the source's pages
 	root   int
 	undo   []func()
@@ -67,11 +69,10 @@ type receive struct {
 	committed []func()
 }
 
-// dataConn is an accepted data connection of this session.
+// dataConn is an accepted CRIU stream of this session.
 type dataConn struct {
-	nc     net.Conn
-	round  int
-	images bool // the image files' bytes, not CRIU's
+	nc    net.Conn
+	round int
 }
 
 // Receive accepts one migration on o.Listen and restores it into the
@@ -83,7 +84,7 @@ func (rt *Runtime) Receive(o ReceiveOptions) (*Received, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultMigrateTimeout
 	}
-	r := &receive{rt: rt, o: o, data: make(chan dataConn), stop: make(chan struct{})}
+	r := &receive{rt: rt, o: o, data: make(chan dataConn), dataIm: make(chan net.Conn), stop: make(chan struct{})}
 	err := r.run()
 	if err != nil {
 		if r.conn != nil && !fromPeer(err) {
@@ -134,6 +135,9 @@ func (r *receive) release() {
 	}
 	if r.lazy != nil {
 		r.lazy.Close()
+	}
+	if r.files != nil {
+		r.files.Close()
 	}
 	if r.jan != nil {
 		defer r.jan.forget()
@@ -262,8 +266,15 @@ func (r *receive) acceptData() {
 				migrate.Refuse(nc, migrate.Destination, err)
 				return
 			}
+			ch, im := r.data, r.dataIm
+			if a.Images {
+				ch = nil
+			} else {
+				im = nil
+			}
 			select {
-			case r.data <- dataConn{nc, a.Round, a.Images}:
+			case ch <- dataConn{nc, a.Round}:
+			case im <- nc:
 			case <-r.stop:
 				nc.Close()
 			}
@@ -272,29 +283,33 @@ func (r *receive) acceptData() {
 }
 
 // nextData waits for CRIU's data connection of round, as a descriptor.
+// It takes no message: the source may send on before it is handed over.
 func (r *receive) nextData(round int) (*os.File, error) {
-	d, err := r.nextConn()
-	if err != nil {
-		return nil, err
-	}
-	if d.images || d.round != round {
-		d.nc.Close()
-		return nil, fmt.Errorf("the source opened a data connection for round %d (images: %v), expected round %d", d.round, d.images, round)
-	}
-	return socketFile(d.nc)
-}
-
-// nextConn waits for the source's next data connection. It takes no
-// message: the source may send on before the connection is handed over.
-func (r *receive) nextConn() (dataConn, error) {
 	select {
 	case d := <-r.data:
-		return d, nil
+		if d.round != round {
+			d.nc.Close()
+			return nil, fmt.Errorf("the source opened a data connection for round %d, expected round %d", d.round, round)
+		}
+		return socketFile(d.nc)
 	case <-r.conn.Failed():
 		_, err := r.conn.Recv()
-		return dataConn{}, err
+		return nil, err
 	case <-time.After(r.o.Timeout):
-		return dataConn{}, fmt.Errorf("the source opened no data connection within %v", r.o.Timeout)
+		return nil, fmt.Errorf("the source opened no data connection for round %d within %v", round, r.o.Timeout)
+	}
+}
+
+// imagesConn waits for the images' connection, likewise.
+func (r *receive) imagesConn() (net.Conn, error) {
+	select {
+	case nc := <-r.dataIm:
+		return nc, nil
+	case <-r.conn.Failed():
+		_, err := r.conn.Recv()
+		return nil, err
+	case <-time.After(r.o.Timeout):
+		return nil, fmt.Errorf("the source opened no connection for the images within %v", r.o.Timeout)
 	}
 }
 
@@ -318,6 +333,9 @@ func (r *receive) preCopy() error {
 			prev = "../" + preDumpDir(i-1)
 		}
 		if err := r.startPages(i, dir, prev); err != nil {
+			return err
+		}
+		if err := r.receiveFiles(preDumpDir(i), nil); err != nil {
 			return err
 		}
 		if _, err := expect[migrate.PreDumpDone](r.conn); err != nil {
@@ -383,24 +401,28 @@ func (r *receive) pagesStored() error {
 // receiveImages stores the images the source sends, while its tree is
 // frozen; a failing page server ends it at once.
 func (r *receive) receiveImages() error {
-	var pagesDone <-chan error
-	if r.pages != nil {
-		pagesDone = r.pages.done
-	}
-	d, err := r.nextConn()
-	if err != nil {
+	if err := r.receiveFiles("", r.pages); err != nil {
 		return err
 	}
-	defer d.nc.Close()
-	if !d.images {
-		return fmt.Errorf("the source opened a data connection for round %d, expected the images'", d.round)
+	if r.pages != nil {
+		return r.pagesStored()
+	}
+	return nil
+}
+
+// receiveFiles stores image files until ImagesDone, for the directory
+// round ("": the final images); pages, if any, must not fail meanwhile.
+func (r *receive) receiveFiles(round string, pages *pageServer) error {
+	var pagesDone <-chan error
+	if pages != nil {
+		pagesDone = pages.done
 	}
 	files, bytes := 0, int64(0)
 	for {
 		select {
 		case err := <-pagesDone:
-			r.pages.exited(err)
-			if err = r.pages.result(); err != nil {
+			pages.exited(err)
+			if err = pages.result(); err != nil {
 				return err
 			}
 			pagesDone = nil
@@ -410,7 +432,10 @@ func (r *receive) receiveImages() error {
 			}
 			switch m := in.Msg.(type) {
 			case migrate.File:
-				if err := r.conn.ReceiveFile(r.images, m, d.nc); err != nil {
+				if m.Dir != round {
+					return fmt.Errorf("the source sent an image file for %q, expected %q", m.Dir, round)
+				}
+				if err := r.receiveFile(m); err != nil {
 					return err
 				}
 				files++
@@ -419,15 +444,25 @@ func (r *receive) receiveImages() error {
 				if m.Files != files || m.Bytes != bytes {
 					return fmt.Errorf("got %d image files of %d bytes, the source sent %d of %d", files, bytes, m.Files, m.Bytes)
 				}
-				if r.pages != nil {
-					return r.pagesStored()
-				}
 				return nil
 			default:
 				return fmt.Errorf("the source sent %s while sending the images", migrate.Name(m))
 			}
 		}
 	}
+}
+
+// receiveFile stores one file from the images' connection, which the
+// source opened after Hello.
+func (r *receive) receiveFile(f migrate.File) error {
+	if r.files == nil {
+		nc, err := r.imagesConn()
+		if err != nil {
+			return err
+		}
+		r.files = nc
+	}
+	return r.conn.ReceiveFile(r.images, f, r.files)
 }
 
 // restore restores the tree, stopped: it runs only once the source has

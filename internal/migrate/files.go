@@ -49,16 +49,17 @@ func imageFiles(dir string) ([]os.DirEntry, error) {
 // makes no progress for the timeout fails, a slow one does not.
 const copyChunk = 16 << 20
 
-// SendImages sends the image files of dir: File on the control
+// SendImages sends the image files of dir, for the destination's
+// directory remote ("" or a pre-dump round's): File on the control
 // connection, the bytes on data (sendfile), then ImagesDone.
-func (c *Conn) SendImages(dir string, data net.Conn) (ImagesDone, error) {
+func (c *Conn) SendImages(dir, remote string, data net.Conn) (ImagesDone, error) {
 	var done ImagesDone
 	files, err := imageFiles(dir)
 	if err != nil {
 		return done, err
 	}
 	for _, e := range files {
-		n, err := c.sendFile(filepath.Join(dir, e.Name()), data)
+		n, err := c.sendFile(filepath.Join(dir, e.Name()), remote, data)
 		if err != nil {
 			return done, err
 		}
@@ -68,7 +69,21 @@ func (c *Conn) SendImages(dir string, data net.Conn) (ImagesDone, error) {
 	return done, c.Send(done)
 }
 
-func (c *Conn) sendFile(path string, data net.Conn) (int64, error) {
+// ValidRoundDir says whether a File may name dir as its directory.
+func ValidRoundDir(dir string) bool {
+	n, ok := strings.CutPrefix(dir, "pre-")
+	if !ok || n == "" || len(n) > 4 {
+		return false
+	}
+	for _, r := range n {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *Conn) sendFile(path, remote string, data net.Conn) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
@@ -78,7 +93,7 @@ func (c *Conn) sendFile(path string, data net.Conn) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := c.Send(File{Name: filepath.Base(path), Size: fi.Size()}); err != nil {
+	if err := c.Send(File{Name: filepath.Base(path), Size: fi.Size(), Dir: remote}); err != nil {
 		return 0, err
 	}
 	var sent int64
@@ -105,6 +120,12 @@ func (c *Conn) ReceiveFile(dir string, f File, data net.Conn) error {
 	}
 	if f.Size < 0 {
 		return fmt.Errorf("image file %s of %d bytes", f.Name, f.Size)
+	}
+	if f.Dir != "" {
+		if !ValidRoundDir(f.Dir) {
+			return fmt.Errorf("refusing an image file for the directory %q", f.Dir)
+		}
+		dir = filepath.Join(dir, f.Dir)
 	}
 	out, err := os.OpenFile(filepath.Join(dir, f.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

@@ -195,7 +195,7 @@ func TestImagesTravel(t *testing.T) {
 	dataOut, dataIn := pair(t)
 	sent := make(chan ImagesDone, 1)
 	go func() {
-		done, err := s.SendImages(src, dataOut)
+		done, err := s.SendImages(src, "", dataOut)
 		if err != nil {
 			t.Error(err)
 		}
@@ -246,6 +246,20 @@ func TestReceiveFileRefuses(t *testing.T) {
 	dataOut, dataIn := pair(t)
 	if err := d.ReceiveFile(dir, File{Name: "../evil", Size: 1}, dataIn); err == nil {
 		t.Error("stored a file outside the directory")
+	}
+	for _, bad := range []string{"..", "/etc", "pre-1/..", "pre-", "pre-x", "other"} {
+		if err := d.ReceiveFile(dir, File{Name: "inventory.img", Size: 1, Dir: bad}, dataIn); err == nil {
+			t.Errorf("stored a file in the directory %q", bad)
+		}
+	}
+	// A pre-dump round's file lands in its directory.
+	os.Mkdir(filepath.Join(dir, "pre-2"), 0o755)
+	go dataOut.Write([]byte("i"))
+	if err := d.ReceiveFile(dir, File{Name: "inventory.img", Size: 1, Dir: "pre-2"}, dataIn); err != nil {
+		t.Errorf("a round's file: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "pre-2", "inventory.img")); err != nil || string(b) != "i" {
+		t.Errorf("pre-2/inventory.img holds %q (%v)", b, err)
 	}
 	os.WriteFile(filepath.Join(dir, "core-1.img"), []byte("mine"), 0o644)
 	if err := d.ReceiveFile(dir, File{Name: "core-1.img", Size: 1}, dataIn); err == nil {

@@ -154,6 +154,9 @@ type Dump struct{}
 type File struct {
 	Name string `json:"name"`
 	Size int64  `json:"size"`
+	// Dir is the pre-dump round's directory it belongs in ("pre-2");
+	// empty: the final images.
+	Dir string `json:"dir,omitempty"`
 }
 
 // Data is a frame of raw bytes (unused by this version's phases; the
