@@ -24,6 +24,7 @@ func TestMigrateOptionsCheck(t *testing.T) {
 		{MigrateOptions{ID: "web", To: "h:1", CRIU: CRIUOptions{Extra: []string{"--action-script", "x"}}}, "--action-script"},
 		{MigrateOptions{ID: "web", To: "h:1", CRIU: CRIUOptions{Extra: []string{"--leave-running"}}}, "--leave-running"},
 		{MigrateOptions{ID: "web", To: "h:1", CRIU: CRIUOptions{Extra: []string{"--images-dir=/x"}}}, "--images-dir"},
+		{MigrateOptions{ID: "web", To: "h:1", CRIU: CRIUOptions{Extra: []string{"-D/x"}}}, "-D"},
 	} {
 		err := tc.o.check()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

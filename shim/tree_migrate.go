@@ -44,14 +44,14 @@ type MigrateStats struct {
 	Mode       migrate.Mode `json:"mode"`
 	Rounds     int          `json:"rounds,omitempty"`
 	ImageFiles int          `json:"image_files"`
-	ImageBytes int64        `json:"image_bytes"` // non-memory images sent
+	ImageBytes int64        `json:"image_bytes"` // of images sent (plain: the memory too)
 	// TotalMs runs from the start of the command to the end (post-copy:
 	// until every page was sent); DowntimeMs from just before CRIU froze
 	// the tree for the last time until the destination said it runs.
 	TotalMs    float64 `json:"total_ms"`
 	DowntimeMs float64 `json:"downtime_ms"`
-	// Phases from the start, in ms: frozen, images sent, restored,
-	// running, done.
+	// When each phase ended, in ms from the start: the last freeze began,
+	// the images were sent, the destination restored and resumed the tree.
 	FrozenAtMs     float64 `json:"frozen_at_ms"`
 	ImagesSentAtMs float64 `json:"images_sent_at_ms"`
 	RestoredAtMs   float64 `json:"restored_at_ms"`
@@ -82,7 +82,8 @@ func (o *MigrateOptions) check() error {
 	for _, a := range o.CRIU.Extra {
 		name, _, _ := strings.Cut(a, "=")
 		for _, owned := range migrateArgsOwned {
-			if name == owned {
+			short := len(owned) == 2 && !strings.HasPrefix(a, "--") && strings.HasPrefix(a, owned) // -D/x
+			if name == owned || short {
 				return fmt.Errorf("migrate: CRIU option %s is the migration's own", owned)
 			}
 		}
@@ -229,12 +230,13 @@ func (t dumpTarget) command(criuPath string, files []*os.File, args []string) (*
 	return cmd.Cmd, func() { cmd.Close() }, nil
 }
 
-// source is one source end, run phase by phase: prepare (scratch dirs,
+// source is one source end, run phase by phase: prepare (scratch dir,
 // hook), connect (Hello), pre-copy rounds, dump (until CRIU's post-dump
-// hook: the tree frozen, the source copy intact), images, await the
-// destination's restore, commit (CRIU ends this copy) and done. Until
-// commit, every failure ends in abort: the data connections are cut, the
-// hook says stop, and CRIU resumes the tree.
+// hook: the tree frozen, the source copy intact), images, (post-copy)
+// serve the pages, await the destination's restore, commit and done.
+// Until this copy is ended, every failure ends in abort: the data
+// connections are cut, the hook says stop, and CRIU resumes the tree (or,
+// post-copy, the source does, if CRIU had already left it stopped).
 type source struct {
 	rt     *Runtime
 	o      MigrateOptions
