@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -219,9 +220,21 @@ func (b *bench) floorMigration(h *migHosts, img *images) (time.Duration, error) 
 	ready.Read(make([]byte, 1))
 	ready.Close()
 
+	// Hold the container's lock during the dump, as the runtime's own
+	// dumps do: once the tree is gone the init leaves, and with it the
+	// pid namespace, killing a CRIU still in it; it waits for the lock.
+	lock, err := os.Open(filepath.Join(b.root, id))
+	if err != nil {
+		return 0, err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return 0, err
+	}
 	t := time.Now()
 	d := b.exec("nsenter", "--net=/run/netns/"+h.src, "-t", strconv.Itoa(st.initPid), "-p", "-m", b.c.criu, "dump",
 		"-t", strconv.Itoa(st.rootNsPid), "-D", a, "-o", "dump.log", "-v4")
+	syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
 	if d.Err != nil {
 		recv.Process.Kill()
 		recv.Wait()
