@@ -37,7 +37,12 @@ func run(args []string, env Env) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	if opt := c.migrateOnly(); opt != "" && c.Command != "migrate" {
+		return 1, fmt.Errorf("%s is an option of criu-ns migrate, not of %s", opt, c.Command)
+	}
 	switch c.Command {
+	case "migrate":
+		return migrateTree(c, env)
 	case "restore":
 		return restore(c, env)
 	case "dump", "pre-dump":

@@ -19,13 +19,31 @@ type Cmdline struct {
 	PidFile   string // --pidfile
 	CRIU      string // --criu-binary (criu-ns's own option)
 	// Timeout, --criu-ns-timeout DURATION (criu-ns's own option; CRIU's
-	// --timeout is CRIU's), bounds the CRIU run of a restore or dump.
+	// --timeout is CRIU's), bounds the CRIU run of a restore, dump or
+	// migration.
 	Timeout  string
 	Tree     string // -t, --tree
 	Detach   bool   // -d, --restore-detached
 	Leave    bool   // -R, --leave-running
 	ShellJob bool   // -j, --shell-job
-	Rest     []string
+	// criu-ns's own options of migrate (see migrate.go).
+	To      string // --to ADDR:PORT
+	Lazy    bool   // --lazy
+	PreCopy string // --pre-copy N
+	Rest    []string
+}
+
+// migrateOnly says which of criu-ns's own migrate options is set, if any.
+func (c *Cmdline) migrateOnly() string {
+	switch {
+	case c.To != "":
+		return "--to"
+	case c.Lazy:
+		return "--lazy"
+	case c.PreCopy != "":
+		return "--pre-copy"
+	}
+	return ""
 }
 
 // option is one CRIU option criu-ns reads; value options take an argument.
@@ -48,6 +66,9 @@ var options = []option{
 	{short: "S", long: "restore-sibling", flag: func(c *Cmdline) *bool { return new(bool) }},
 	{short: "R", long: "leave-running", flag: func(c *Cmdline) *bool { return &c.Leave }},
 	{short: "j", long: "shell-job", flag: func(c *Cmdline) *bool { return &c.ShellJob }},
+	{long: "to", value: func(c *Cmdline) *string { return &c.To }},
+	{long: "lazy", flag: func(c *Cmdline) *bool { return &c.Lazy }},
+	{long: "pre-copy", value: func(c *Cmdline) *string { return &c.PreCopy }},
 }
 
 // Parse splits args (without the program name). It understands "-D dir",

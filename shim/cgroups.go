@@ -89,11 +89,21 @@ func signalCgroup(m cgroups.Manager, sig unix.Signal) error {
 			}
 		}
 	}
+	// SIGCONT matters only to stopped tasks, which cannot fork: no freeze.
+	// Tasks waiting on userfaultfd (a lazy restore) may not freeze at
+	// all: then signal them as they are.
 	was, _ := m.GetFreezerState()
-	if was != cgroups.Frozen {
-		if err := m.Freeze(cgroups.Frozen); err != nil {
-			return fmt.Errorf("freeze: %w", err)
+	unfrozen := sig == unix.SIGCONT
+	if !unfrozen && was != cgroups.Frozen && m.Freeze(cgroups.Frozen) != nil {
+		m.Freeze(cgroups.Thawed) // undo a half-done freeze
+		unfrozen = true
+	}
+	if unfrozen {
+		pids, err := m.GetAllPids()
+		for _, pid := range pids {
+			unix.Kill(pid, sig)
 		}
+		return err
 	}
 	pids, err := m.GetAllPids()
 	for _, pid := range pids {

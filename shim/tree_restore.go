@@ -214,12 +214,19 @@ func (r *treeRestore) launch() error {
 	if err != nil {
 		return err
 	}
-	// The init also gets our locked descriptor and keeps it until CRIU is
-	// done: killed now, we leave the container locked until then.
-	extra := []*os.File{reportW, r.initLock, r.images, r.work, r.lock.File()}
+	// The descriptors are laid out as the init's Config says: the report,
+	// the container dir, the directories (or the RPC channel), a page
+	// server's socket if any, and last our locked descriptor, which the
+	// init keeps until CRIU is done: killed now, we leave the container
+	// locked until then.
+	extra := []*os.File{reportW, r.initLock, r.images, r.work}
 	if r.o.RPC != nil {
-		extra = []*os.File{reportW, r.initLock, r.o.RPC.Channel, r.lock.File()}
+		extra = []*os.File{reportW, r.initLock, r.o.RPC.Channel}
 	}
+	if r.o.LazyPagesFrom != nil {
+		extra = append(extra, r.o.LazyPagesFrom)
+	}
+	extra = append(extra, r.lock.File())
 	r.proc = &libcontainer.Process{
 		Args: spec.Process.Args, Env: spec.Process.Env, Cwd: "/", Init: true,
 		ExtraFiles: extra,
@@ -277,15 +284,16 @@ func (r *treeRestore) spec() (*specs.Spec, error) {
 		LazyPages: o.LazyPages,
 		TCPClose:  o.CRIU.TCPClose,
 	}
-	cfg := &nsinit.Config{CRIU: r.criu, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile,
-		HeldLockFd: nsinit.DirFds + 2}
+	cfg := &nsinit.Config{CRIU: r.criu, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile}
 	if o.RPC != nil {
 		// The RPC channel takes the directories' place.
-		cfg = &nsinit.Config{CRIU: r.criu, RPC: true, HeldLockFd: nsinit.RPCFd + 1}
+		cfg = &nsinit.Config{CRIU: r.criu, RPC: true}
 	}
 	if o.LazyPages {
 		cfg.LazyPages = criu.LazyPagesArgs(criuCommon(CRIUOptions{}, dirFd(0), work, lazyLog))
+		cfg.PageServerSocket = o.LazyPagesFrom != nil
 	}
+	cfg.HeldLockFd = cfg.LastFd() + 1 // see launch
 	cfgJSON, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err

@@ -45,14 +45,18 @@ type Config struct {
 	// LazyPages, when set, is the argument list of a `criu lazy-pages`
 	// daemon the init starts before the restore.
 	LazyPages []string `json:"lazy_pages,omitempty"`
-	// HeldLockFd, when set, is the runtime's own locked descriptor of the
-	// container directory, the fd after the directories. The init keeps
-	// it until it has reported, so a restore whose runtime was killed
-	// stays locked until CRIU is done; no child gets it.
-	HeldLockFd int `json:"held_lock_fd,omitempty"`
 	// RPC: the init serves one CRIU RPC restore over the channel at RPCFd
 	// instead of running CRIU with Args (rpc.go).
 	RPC bool `json:"rpc,omitempty"`
+	// PageServerSocket says the descriptor after the directories (or the
+	// RPC channel) is a connected socket to a migration source's page
+	// server: the lazy-pages daemon pulls the pages through it (lazy.go).
+	PageServerSocket bool `json:"page_server_socket,omitempty"`
+	// HeldLockFd, when set, is the runtime's own locked descriptor of the
+	// container directory, the last one it hands over (LastFd()+1). The
+	// init keeps it until it has reported, so a restore whose runtime was
+	// killed stays locked until CRIU is done; no child gets it.
+	HeldLockFd int `json:"held_lock_fd,omitempty"`
 }
 
 // Report is what the init tells the runtime once CRIU is done.
@@ -81,7 +85,7 @@ func run(sigs chan os.Signal) (int, error) {
 	}
 	os.Unsetenv(ConfigEnv)
 	report := os.NewFile(ReportFd, "report")
-	for fd := 0; fd < DirFds+cfg.Dirs; fd++ {
+	for fd := 0; fd < cfg.inheritedFds(); fd++ {
 		if fd != ReportFd && fd != LockFd {
 			unix.CloseOnExec(fd) // undone per child below
 		}
@@ -94,7 +98,7 @@ func run(sigs chan os.Signal) (int, error) {
 	if cfg.RPC {
 		restoreTree = restoreRPC
 	}
-	root, err := restoreTree(&cfg)
+	root, lazy, err := restoreTree(&cfg)
 	if err != nil {
 		json.NewEncoder(report).Encode(Report{Error: err.Error()})
 		report.Close()
@@ -108,7 +112,7 @@ func run(sigs chan os.Signal) (int, error) {
 	if cfg.HeldLockFd > 0 {
 		unix.Close(cfg.HeldLockFd)
 	}
-	code := supervise(root, sigs)
+	code := supervise(root, lazy, sigs)
 	// A checkpoint that ended the tree may still be dumping in our pid
 	// namespace; leaving now would kill its CRIU (CRIU issue #1775). It
 	// holds the container lock until it is done.
@@ -116,14 +120,15 @@ func run(sigs chan os.Signal) (int, error) {
 	return code, nil
 }
 
-// restore runs CRIU and returns the restored root's pid.
-func restore(cfg *Config) (int, error) {
+// restore runs CRIU and returns the restored root's pid and the
+// lazy-pages daemon's, if any.
+func restore(cfg *Config) (root, lazy int, err error) {
 	if err := reservePids(DirFds); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(cfg.LazyPages) > 0 {
-		if err := startLazyPages(cfg); err != nil {
-			return 0, err
+		if lazy, err = startLazyPages(cfg); err != nil {
+			return 0, 0, err
 		}
 	}
 	var stderr bytes.Buffer
@@ -134,17 +139,17 @@ func restore(cfg *Config) (int, error) {
 		if line := firstLine(stderr.String()); line != "" {
 			msg += ": " + line
 		}
-		return 0, fmt.Errorf("%s", msg)
+		return 0, 0, fmt.Errorf("%s", msg)
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/self/fd/%d/%s", LockFd, cfg.PidFile))
 	if err != nil {
-		return 0, fmt.Errorf("criu restore left no pid file: %w", err)
+		return 0, 0, fmt.Errorf("criu restore left no pid file: %w", err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return 0, fmt.Errorf("criu restore wrote a bad pid file: %q", b)
+		return 0, 0, fmt.Errorf("criu restore wrote a bad pid file: %q", b)
 	}
-	return pid, nil
+	return pid, lazy, nil
 }
 
 // reservePids makes the pids CRIU and its helpers get in this namespace
@@ -172,24 +177,29 @@ func reservePids(imagesFd int) error {
 }
 
 // startLazyPages starts the `criu lazy-pages` daemon that serves the
-// restore's memory over userfaultfd, and returns once it listens: CRIU
-// writes one byte to --status-fd when its socket is ready. It exits by
-// itself once every page is sent; the reaper collects it.
-func startLazyPages(cfg *Config) error {
+// restore's memory over userfaultfd, and returns its pid once it listens:
+// CRIU writes one byte to --status-fd when its socket is ready. It exits
+// by itself once every page is sent; supervise collects it.
+func startLazyPages(cfg *Config) (int, error) {
 	ready, readyW, err := os.Pipe()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer ready.Close()
-	statusFd := DirFds + cfg.Dirs // the next fd after the directories
-	lazy := criuCmd(cfg, append(cfg.LazyPages, "--status-fd", strconv.Itoa(statusFd)))
+	lazy := criuCmd(cfg, nil)
+	args := cfg.LazyPages
+	if cfg.PageServerSocket {
+		args = append(args, pageServerArgs(cfg, lazy)...)
+	}
+	statusFd := 3 + len(lazy.ExtraFiles) // the next fd
+	lazy.Args = append(append([]string{cfg.CRIU}, args...), "--status-fd", strconv.Itoa(statusFd))
 	lazy.ExtraFiles = append(lazy.ExtraFiles, readyW)
 	var stderr bytes.Buffer
 	lazy.Stderr = &stderr
 	err = lazy.Start()
 	readyW.Close()
 	if err != nil {
-		return fmt.Errorf("start criu lazy-pages: %w", err)
+		return 0, fmt.Errorf("start criu lazy-pages: %w", err)
 	}
 	if n, _ := ready.Read(make([]byte, 1)); n != 1 {
 		lazy.Wait()
@@ -197,9 +207,10 @@ func startLazyPages(cfg *Config) error {
 		if line := firstLine(stderr.String()); line != "" {
 			msg += ": " + line
 		}
-		return fmt.Errorf("%s", msg)
+		return 0, fmt.Errorf("%s", msg)
 	}
-	return nil
+	// The daemon is collected by supervise, not by os/exec.
+	return lazy.Process.Pid, nil
 }
 
 func criuCmd(cfg *Config, args []string) *exec.Cmd {
@@ -225,10 +236,18 @@ func firstLine(s string) string {
 }
 
 // supervise reaps children and forwards signals until root exits; it
-// returns the root's exit code (128+n if killed by signal n).
-func supervise(root int, sigs chan os.Signal) int {
+// returns the root's exit code (128+n if killed by signal n). If the
+// lazy-pages daemon fails, the tree's memory can never be complete (and
+// its missing pages would read as zeros): it returns at once, and the
+// tree ends with the init.
+func supervise(root, lazy int, sigs chan os.Signal) int {
 	for {
-		if code, done := reap(root); done {
+		code, done, lazyFailed := reap(root, lazy)
+		if lazyFailed {
+			fmt.Fprintln(os.Stderr, "criu-ns-runtime init: criu lazy-pages failed: the tree's memory is incomplete; ending it")
+			return 1
+		}
+		if done {
 			return code
 		}
 		sig := (<-sigs).(syscall.Signal)
@@ -242,8 +261,8 @@ func supervise(root int, sigs chan os.Signal) int {
 }
 
 // reap collects every exited child without blocking and says whether the
-// root was among them.
-func reap(root int) (code int, done bool) {
+// root was among them, and whether the lazy-pages daemon failed.
+func reap(root, lazy int) (code int, done, lazyFailed bool) {
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -251,9 +270,12 @@ func reap(root int) (code int, done bool) {
 			if err == unix.ECHILD && !done {
 				// No children left at all: the root is gone without a
 				// status we saw (cannot happen with -S, but never hang).
-				return 1, true
+				return 1, true, lazyFailed
 			}
-			return code, done
+			return code, done, lazyFailed
+		}
+		if pid == lazy && lazy > 0 && !(ws.Exited() && ws.ExitStatus() == 0) {
+			lazyFailed = true
 		}
 		if pid == root {
 			done = true
