@@ -170,7 +170,7 @@ func (rt *Runtime) migrate(o MigrateOptions, start time.Time, criuPath, what str
 	s.release()
 	if err != nil {
 		err = fmt.Errorf("migrate %s to %s: %w", what, o.To, sideError(migrate.Source, err))
-		if s.dump != nil && !s.committed {
+		if s.dump != nil && !s.committed && !s.kept {
 			err = fmt.Errorf("%w; the tree still runs here", err)
 		}
 		return nil, err
@@ -263,6 +263,11 @@ type source struct {
 	postDump  *migrate.HookCall // CRIU waiting in the post-dump hook
 	serving   bool              // post-copy: CRIU serves the pages
 	committed bool              // this copy is ended
+	// handedOver: CRIU was let go from its hook and left (or leaves) this
+	// copy stopped; resuming it is ours to do.
+	handedOver bool
+	// kept: the outcome is unknown; this copy stays stopped (afterCommit).
+	kept bool
 	frozenAt  time.Time
 }
 
@@ -316,8 +321,8 @@ func (s *source) abort(err error) {
 	}
 	if s.dump != nil {
 		s.dump.finish(s.o.Timeout)
-		if s.serving && s.dump.exited() && s.dump.failure() == nil {
-			// CRIU served every page and left the tree stopped.
+		if (s.serving || s.handedOver) && s.dump.exited() && s.dump.failure() == nil {
+			// CRIU dumped (or served every page) and left the tree stopped.
 			s.target.signal(unix.SIGCONT)
 		}
 	}
@@ -447,7 +452,9 @@ func (s *source) finalDump() error {
 	if err := s.conn.Send(migrate.Dump{}); err != nil {
 		return err
 	}
-	opts := criu.DumpOpts{Hook: s.rt.Self, LeaveStopped: s.o.Lazy}
+	// Every mode leaves the tree stopped, not dead, once dumped: this copy
+	// ends only when the destination says its copy runs (commit).
+	opts := criu.DumpOpts{Hook: s.rt.Self, LeaveStopped: true}
 	var sock *os.File
 	if s.o.Lazy || s.o.PreCopy > 0 {
 		var err error
@@ -537,16 +544,21 @@ func (s *source) awaitRestored() error {
 	}
 }
 
-// commit hands the tree over. Plain and pre-copy: CRIU goes on from the
-// hook and kills this copy, there is no way back, and the destination
-// resumes its own. Post-copy: the destination resumes its copy at once,
-// and this one, stopped, ends only once CRIU has sent every page; until
-// then any failure resumes this copy and ends the destination's, whose
-// memory can never be completed.
+// commit hands the tree over. CRIU, let go from the hook, leaves this
+// copy stopped; the destination resumes its own on Commit and says so
+// (Running); only then is this copy ended. Post-copy: this copy ends only
+// once CRIU has sent every page as well; until then any failure resumes
+// this copy and ends the destination's, whose memory can never be
+// completed.
 func (s *source) commit() error {
 	if !s.o.Lazy {
 		s.postDump.Answer(true)
-		s.postDump, s.committed = nil, true
+		s.postDump, s.handedOver = nil, true
+		// CRIU writes the rest of the images and leaves the tree stopped.
+		if err := s.dumpDone(); err != nil {
+			s.abort(err) // the destination ends its copy
+			return err
+		}
 	}
 	if err := s.conn.Send(migrate.Commit{}); err != nil {
 		return s.afterCommit(err)
@@ -557,14 +569,28 @@ func (s *source) commit() error {
 	now := time.Now()
 	s.stats.RunningAtMs = ms(now.Sub(s.start))
 	s.stats.DowntimeMs = ms(now.Sub(s.frozenAt))
-	if err := s.lastPages(); err != nil {
-		return s.afterCommit(err)
-	}
 	if s.o.Lazy {
-		s.target.signal(unix.SIGKILL)
-		s.committed = true
+		if err := s.lastPages(); err != nil {
+			return s.afterCommit(err)
+		}
 	}
+	s.target.signal(unix.SIGKILL)
+	s.committed = true
 	return s.conn.Send(migrate.Done{})
+}
+
+// dumpDone waits for a dump let go from its hook to end; the tree is left
+// stopped if it succeeded, and resumed by CRIU if it failed.
+func (s *source) dumpDone() error {
+	s.dump.finish(s.o.Timeout)
+	if !s.dump.exited() {
+		return fmt.Errorf("criu dump did not finish within %v of the hand-over", s.o.Timeout)
+	}
+	if err := s.dump.failure(); err != nil {
+		s.handedOver = false // CRIU resumed the tree itself
+		return err
+	}
+	return nil
 }
 
 // lastPages waits for CRIU to end (post-copy: to have sent every page),
@@ -583,12 +609,26 @@ func (s *source) lastPages() error {
 }
 
 // afterCommit is a failure once the destination may be running the tree.
+// Where the destination said it failed, its copy is gone and this one
+// resumes. Where the link was lost, nobody here can know whether the
+// destination runs the tree: this copy is kept, stopped, so that the tree
+// is neither lost nor run twice, and the error says how to go on.
 func (s *source) afterCommit(err error) error {
-	if !s.o.Lazy {
-		return fmt.Errorf("%w, after this copy was ended: check the tree on the destination", err)
+	var lost *migrate.LostError
+	if !errors.As(err, &lost) || s.o.Lazy {
+		s.abort(err)
+		if s.o.Lazy {
+			return fmt.Errorf("%w, before every page had reached the destination: this copy was resumed, the destination ends its own", err)
+		}
+		return fmt.Errorf("%w: the destination did not run the tree; this copy was resumed", err)
 	}
-	s.abort(err)
-	return fmt.Errorf("%w, before every page had reached the destination: this copy was resumed, the destination ends its own", err)
+	s.kept = true
+	resume := "SIGCONT to its processes"
+	if s.o.ID != "" {
+		resume = fmt.Sprintf("`criu-ns-runtime kill --all %s CONT`", s.o.ID)
+	}
+	return fmt.Errorf("%w after the hand-over: whether the tree runs on the destination is unknown; this copy is kept stopped "+
+		"(if the destination does not run it, resume this one with %s; otherwise end it)", err, resume)
 }
 
 // criuRun is one CRIU dump or pre-dump in progress.

@@ -16,6 +16,7 @@ import (
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criu"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/crashpoint"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/migrate"
 )
 
@@ -489,14 +490,17 @@ func (r *receive) commit() error {
 	if _, err := expect[migrate.Commit](r.conn); err != nil {
 		return err
 	}
-	// From here on this copy is the only one: nothing may undo it
-	// (unless the source takes it back: see done).
-	r.committed, r.undo = r.undo, nil
-	r.jan.forget()
-	r.jan = nil
+	crashpoint.Hit("receive.after-commit")
+	// The source's copy waits, stopped, for our word: a copy that cannot
+	// be resumed here is undone, and the source resumes its own.
 	if err := r.rt.Kill(r.o.ID, unix.SIGCONT, true); err != nil {
 		return fmt.Errorf("resume the restored tree: %w", err)
 	}
+	// From here on this copy runs and the source ends its own: nothing may
+	// undo it (unless the source takes it back: see done).
+	r.committed, r.undo = r.undo, nil
+	r.jan.forget()
+	r.jan = nil
 	if r.o.PidFile != "" {
 		if err := writePidFile(r.o.PidFile, r.root); err != nil {
 			return err

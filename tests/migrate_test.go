@@ -457,3 +457,50 @@ func TestMigrateBadInput(t *testing.T) {
 	m.checkStayed(t)
 	m.finish(t)
 }
+
+// A destination that dies between the source's Commit and its answer
+// leaves the source unable to know whether the tree runs there. Then the
+// source copy is neither resumed (the tree might run twice) nor ended (it
+// might be lost): it is kept stopped, the error says so, and resuming it
+// brings the tree back whole. The destination's janitor removes its copy.
+func TestMigrateCommitLost(t *testing.T) {
+	m := newMigration(t)
+	dst := m.h.dst
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	recv := &background{done: make(chan struct{})}
+	recv.cmd = dst.in(ctx, faultBin, "--root", dst.root, "receive", "--listen", m.to(), "--image-path", m.dstImg,
+		"--timeout", migrateTimeout, m.id)
+	recv.cmd.Dir = dst.dir
+	recv.cmd.Env = append(os.Environ(), crashpointEnv+"=receive.after-commit")
+	recv.cmd.Stdout, recv.cmd.Stderr = &recv.out, &recv.out
+	if err := recv.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		recv.err = recv.cmd.Wait()
+		close(recv.done)
+	}()
+	r := m.h.src.run("migrate", "--to", m.to(), "--timeout", migrateTimeout, m.id)
+	recv.wait(t, migrateWait)
+	msg := checkFailure(t, r, []string{"kept stopped"})
+	if strings.Contains(msg, "still runs here") {
+		t.Errorf("the source claims its copy runs: %s", msg)
+	}
+	// Stopped, not dead: every process of the source tree.
+	for _, pid := range append([]int{m.root}, childrenOf(m.root)...) {
+		if st := procState(pid); st != "T" {
+			t.Errorf("source tree process %d is in state %q, want stopped (T)", pid, st)
+		}
+	}
+	eventually(t, migrateWait, "the destination's janitor to remove its copy", func() error {
+		if ids, _ := dst.listIDs(); len(ids) > 0 {
+			return fmt.Errorf("the destination still has %v", ids)
+		}
+		return nil
+	})
+	// The user's way back, as the error says.
+	m.h.src.mustRun("kill", "--all", m.id, "CONT")
+	m.checkStayed(t)
+	m.finish(t)
+}
