@@ -267,8 +267,8 @@ type source struct {
 	// copy stopped; resuming it is ours to do.
 	handedOver bool
 	// kept: the outcome is unknown; this copy stays stopped (afterCommit).
-	kept bool
-	frozenAt  time.Time
+	kept     bool
+	frozenAt time.Time
 }
 
 func (s *source) run() error {

@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/bundle"
-	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criu"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/crashpoint"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criu"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/migrate"
 )
 
