@@ -422,6 +422,10 @@ func TestFaultRestore(t *testing.T) {
 		{"restore.after-meta", false, false},
 		{"restore.after-stage", false, false},
 		{"restore.after-create", false, false},
+		// libcontainer's init waits at its exec fifo, for good.
+		{"restore.after-init-start", false, false},
+		// our init runs, but was never handed the container's lock.
+		{"restore.after-exec", false, false},
 		{"restore.after-start", true, false},
 		{"restore.after-report", true, false},
 		{"restore.after-record", true, false},
@@ -521,6 +525,8 @@ func TestFaultCriuNsRestore(t *testing.T) {
 		running bool
 	}{
 		{"restore.after-meta", false},
+		{"restore.after-init-start", false},
+		{"restore.after-exec", false},
 		{"restore.after-start", true},
 		{"restore.after-report", true},
 		{"restore.after-record", true},
