@@ -81,7 +81,7 @@ func run(sigs chan os.Signal) (int, error) {
 		return 1, fmt.Errorf("bad %s: %w", ConfigEnv, err)
 	}
 	os.Unsetenv(ConfigEnv)
-	report := os.NewFile(ReportFd, "report")
+	report := reportSocket(ReportFd)
 	for fd := 0; fd < DirFds+cfg.Dirs; fd++ {
 		if fd != ReportFd && fd != LockFd {
 			unix.CloseOnExec(fd) // undone per child below
@@ -148,6 +148,28 @@ func receiveLock(fd int) (int, error) {
 		return fds[0], nil
 	}
 }
+
+// reportSocket is the init's end of the report socket, written without
+// SIGPIPE: a runtime that has gone away must not get the init a signal,
+// which it would forward to the restored root.
+type reportSocket int
+
+func (s reportSocket) Write(b []byte) (int, error) {
+	written := 0
+	for written < len(b) {
+		n, err := unix.SendmsgN(int(s), b[written:], nil, nil, unix.MSG_NOSIGNAL)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return written, err
+		}
+		written += n
+	}
+	return written, nil
+}
+
+func (s reportSocket) Close() error { return unix.Close(int(s)) }
 
 // restore runs CRIU and returns the restored root's pid.
 func restore(cfg *Config) (int, error) {
