@@ -20,8 +20,7 @@ func (cfg *Config) afterDirs() int {
 	return DirFds + cfg.Dirs
 }
 
-// inheritedFds is how many descriptors from 0 on the runtime handed us,
-// its held lock (HeldLockFd) aside.
+// inheritedFds is how many descriptors from 0 on the runtime handed us.
 func (cfg *Config) inheritedFds() int {
 	n := cfg.afterDirs()
 	if cfg.PageServerSocket {
@@ -29,10 +28,6 @@ func (cfg *Config) inheritedFds() int {
 	}
 	return n
 }
-
-// LastFd is the highest of those descriptors: the runtime puts its held
-// lock right after it.
-func (cfg *Config) LastFd() int { return cfg.inheritedFds() - 1 }
 
 // pageServerArgs hands the socket to the daemon cmd, as its next
 // descriptor, and returns the arguments that make CRIU use it.

@@ -3,13 +3,15 @@
 // orphan, forward every signal it gets to the restored root, and exit with
 // the root's status. It holds no knowledge of bundles or libcontainer; the
 // runtime hands it everything through one environment variable and a few
-// inherited descriptors. For an RPC client (criu-ns swrk mode) it runs
-// `criu swrk` instead and relays the client's restore to it (rpc.go).
+// inherited descriptors, and the container's lock once it runs. For an RPC
+// client (criu-ns swrk mode) it runs `criu swrk` instead and relays the
+// client's restore to it (rpc.go).
 package nsinit
 
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,7 +28,11 @@ const ConfigEnv = "_CRIU_NS_INIT_CONFIG"
 
 // Descriptors the runtime passes to the init (libcontainer ExtraFiles).
 const (
-	ReportFd = 3 // write end of a pipe; gets one Report, then is closed
+	// ReportFd is a unix socket to the runtime. The runtime's locked
+	// descriptor of the container directory comes on it first (the init
+	// runs no CRIU without it), then the init sends one Report on it and
+	// closes it.
+	ReportFd = 3
 	LockFd   = 4 // the container directory; flock(2) on it is the container lock
 	// DirFds start here: directories CRIU reaches as /proc/self/fd/N.
 	DirFds = 5
@@ -52,11 +58,6 @@ type Config struct {
 	// RPC channel) is a connected socket to a migration source's page
 	// server: the lazy-pages daemon pulls the pages through it (lazy.go).
 	PageServerSocket bool `json:"page_server_socket,omitempty"`
-	// HeldLockFd, when set, is the runtime's own locked descriptor of the
-	// container directory, the last one it hands over (LastFd()+1). The
-	// init keeps it until it has reported, so a restore whose runtime was
-	// killed stays locked until CRIU is done; no child gets it.
-	HeldLockFd int `json:"held_lock_fd,omitempty"`
 }
 
 // Report is what the init tells the runtime once CRIU is done.
@@ -84,14 +85,18 @@ func run(sigs chan os.Signal) (int, error) {
 		return 1, fmt.Errorf("bad %s: %w", ConfigEnv, err)
 	}
 	os.Unsetenv(ConfigEnv)
-	report := os.NewFile(ReportFd, "report")
+	report := reportSocket(ReportFd)
 	for fd := 0; fd < cfg.inheritedFds(); fd++ {
 		if fd != ReportFd && fd != LockFd {
 			unix.CloseOnExec(fd) // undone per child below
 		}
 	}
-	if cfg.HeldLockFd > 0 {
-		unix.CloseOnExec(cfg.HeldLockFd)
+	// We keep the runtime's lock until we have reported, so a restore
+	// whose runtime was killed stays locked until CRIU is done; no child
+	// gets it.
+	held, err := receiveLock(ReportFd)
+	if err != nil {
+		return 1, err
 	}
 
 	restoreTree := restore
@@ -109,9 +114,7 @@ func run(sigs chan os.Signal) (int, error) {
 	// it (CRIU wrote the root's pid into the container directory).
 	json.NewEncoder(report).Encode(Report{RootPid: root})
 	report.Close()
-	if cfg.HeldLockFd > 0 {
-		unix.Close(cfg.HeldLockFd)
-	}
+	unix.Close(held)
 	code := supervise(root, lazy, sigs)
 	// A checkpoint that ended the tree may still be dumping in our pid
 	// namespace; leaving now would kill its CRIU (CRIU issue #1775). It
@@ -119,6 +122,58 @@ func run(sigs chan os.Signal) (int, error) {
 	unix.Flock(LockFd, unix.LOCK_EX)
 	return code, nil
 }
+
+// receiveLock waits on fd for the runtime's locked descriptor of the
+// container directory and returns it (close-on-exec). A runtime that
+// ended before it sent it never let the restore go on: an error.
+func receiveLock(fd int) (int, error) {
+	oob := make([]byte, unix.CmsgSpace(4))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(fd, make([]byte, 1), oob, unix.MSG_CMSG_CLOEXEC)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return -1, fmt.Errorf("waiting for the container's lock: %w", err)
+		case n == 0:
+			return -1, errors.New("the runtime ended before it handed over the container's lock; nothing was restored")
+		}
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil || len(msgs) != 1 {
+			return -1, fmt.Errorf("the runtime sent no lock (%d control messages, %v)", len(msgs), err)
+		}
+		fds, err := unix.ParseUnixRights(&msgs[0])
+		if err != nil || len(fds) != 1 {
+			for _, f := range fds {
+				unix.Close(f)
+			}
+			return -1, fmt.Errorf("the runtime sent %d descriptors as the lock (%v)", len(fds), err)
+		}
+		return fds[0], nil
+	}
+}
+
+// reportSocket is the init's end of the report socket, written without
+// SIGPIPE: a runtime that has gone away must not get the init a signal,
+// which it would forward to the restored root.
+type reportSocket int
+
+func (s reportSocket) Write(b []byte) (int, error) {
+	written := 0
+	for written < len(b) {
+		n, err := unix.SendmsgN(int(s), b[written:], nil, nil, unix.MSG_NOSIGNAL)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return written, err
+		}
+		written += n
+	}
+	return written, nil
+}
+
+func (s reportSocket) Close() error { return unix.Close(int(s)) }
 
 // restore runs CRIU and returns the restored root's pid and the
 // lazy-pages daemon's, if any.
