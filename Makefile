@@ -13,12 +13,14 @@ UNIT_PKGS := ./bundle/... ./specgen/... ./shim/... ./internal/... ./criuns/... .
 
 all: build
 
-# deps installs a CRIU this kernel can use (builds 4.1.1 if needed) and
-# CRIU's RPC clients (pycriu, libcriu) the swrk tests drive; idempotent.
+# deps installs a CRIU this kernel can use (builds 4.1.1 if needed), CRIU's
+# RPC clients (pycriu, libcriu) the swrk tests drive, and what the tests
+# need (ip, nsenter, iptables); idempotent.
 deps:
 	scripts/install-build-deps.sh
 	scripts/install-criu.sh
 	scripts/install-rpc-clients.sh
+	scripts/install-test-deps.sh
 
 # test-deps installs what the integration tests run besides CRIU (python3
 # for CRIU's own criu-ns suite, tmux, bash).

@@ -40,7 +40,12 @@ func run(args []string, env Env) (int, error) {
 	if c.Help || c.Version {
 		return passthrough(c.CRIU, args)
 	}
+	if opt := c.migrateOnly(); opt != "" && c.Command != "migrate" {
+		return 1, fmt.Errorf("%s is an option of criu-ns migrate, not of %s", opt, c.Command)
+	}
 	switch c.Command {
+	case "migrate":
+		return migrateTree(c, env)
 	case "restore":
 		if err := c.checkRestore(); err != nil {
 			return 1, err

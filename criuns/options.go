@@ -142,7 +142,8 @@ var criuLongOpts = concat(
 )
 
 // criuNsLongOpts are criu-ns's own options; CRIU never sees them.
-var criuNsLongOpts = []longOpt{{"criu-binary", requiredArg, 0}, {"criu-ns-timeout", requiredArg, 0}}
+var criuNsLongOpts = []longOpt{{"criu-binary", requiredArg, 0}, {"criu-ns-timeout", requiredArg, 0},
+	{"to", requiredArg, 0}, {"lazy", noArg, 0}, {"pre-copy", requiredArg, 0}}
 
 func concat(parts ...[]longOpt) []longOpt {
 	var all []longOpt

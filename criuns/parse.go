@@ -21,7 +21,8 @@ type Cmdline struct {
 	PidFile   string   // --pidfile
 	CRIU      string   // --criu-binary (criu-ns's own option)
 	// Timeout, --criu-ns-timeout DURATION (criu-ns's own option; CRIU's
-	// --timeout is CRIU's), bounds the CRIU run of a restore or dump.
+	// --timeout is CRIU's), bounds the CRIU run of a restore, dump or
+	// migration.
 	Timeout  string
 	Tree     string // -t, --tree
 	Detach   bool   // -d, --restore-detached, --daemon
@@ -31,9 +32,26 @@ type Cmdline struct {
 	Help     bool   // -h, --help
 	Version  bool   // -V, --version
 	ExecCmd  bool   // --exec-cmd
+	// criu-ns's own options of migrate (see migrate.go).
+	To      string // --to ADDR:PORT
+	Lazy    bool   // --lazy
+	PreCopy string // --pre-copy N
 	// Rest holds every other option, in order, as CRIU takes it: "-v4",
 	// "--ghost-limit=1M", "-L", "DIR".
 	Rest []string
+}
+
+// migrateOnly says which of criu-ns's own migrate options is set, if any.
+func (c *Cmdline) migrateOnly() string {
+	switch {
+	case c.To != "":
+		return "--to"
+	case c.Lazy:
+		return "--lazy"
+	case c.PreCopy != "":
+		return "--pre-copy"
+	}
+	return ""
 }
 
 // An option is named by its short letter when it has one, else by its
@@ -64,6 +82,9 @@ var handlers = map[optionID]func(c *Cmdline, value string){
 	"h":                   func(c *Cmdline, _ string) { c.Help = true },
 	"V":                   func(c *Cmdline, _ string) { c.Version = true },
 	"exec-cmd":            func(c *Cmdline, _ string) { c.ExecCmd = true },
+	"to":                  func(c *Cmdline, v string) { c.To = v },
+	"lazy":                func(c *Cmdline, _ string) { c.Lazy = true },
+	"pre-copy":            func(c *Cmdline, v string) { c.PreCopy = v },
 }
 
 // Parse splits args (without the program name) the way CRIU's
@@ -214,7 +235,7 @@ func withoutCRIUNsOptions(args []string) []string {
 		}
 		if name, _, inline := strings.Cut(strings.TrimPrefix(a, "--"), "="); strings.HasPrefix(a, "--") {
 			if o, err := lookupLong(name); err == nil && isCRIUNsOption(o) {
-				if !inline {
+				if !inline && o.arg == requiredArg {
 					i++
 				}
 				continue

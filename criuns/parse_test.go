@@ -59,6 +59,10 @@ func TestParse(t *testing.T) {
 			Cmdline{Command: "restore", ExecCmd: true, Args: []string{"sh", "-c", "x"}}},
 		{[]string{"-h"}, Cmdline{Help: true}},
 		{[]string{"--version"}, Cmdline{Version: true}},
+		{[]string{"migrate", "--to", "10.0.0.2:7000", "-t", "42", "--lazy", "--criu-ns-timeout=5s", "--tcp-established"},
+			Cmdline{Command: "migrate", To: "10.0.0.2:7000", Tree: "42", Lazy: true, Timeout: "5s", Rest: []string{"--tcp-established"}}},
+		{[]string{"migrate", "--to=h:1", "--tree", "7", "--pre-copy", "3", "-W", "/w"},
+			Cmdline{Command: "migrate", To: "h:1", Tree: "7", PreCopy: "3", WorkDir: "/w"}},
 	} {
 		got, err := Parse(tc.args)
 		if err != nil {
@@ -221,4 +225,19 @@ func diff(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+func TestMigrateOptionsElsewhere(t *testing.T) {
+	for _, args := range [][]string{{"dump", "-t", "1", "--lazy"}, {"restore", "--to", "h:1"}, {"check", "--pre-copy", "2"}} {
+		if _, err := run(args, Env{Root: t.TempDir()}); err == nil {
+			t.Errorf("criu-ns %q: accepted an option of migrate", args)
+		}
+	}
+}
+
+func TestCRIUFeatures(t *testing.T) {
+	o := criuFeatures([]string{"-v4", "--tcp-established", "-l", "--ext-unix-sk", "--ghost-limit", "1M"})
+	if !o.TCPEstablished || !o.FileLocks || !o.ExtUnixSk || !reflect.DeepEqual(o.Extra, []string{"-v4", "--ghost-limit", "1M"}) {
+		t.Errorf("criuFeatures: %+v", o)
+	}
 }

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need besides CRIU and its source
-# tree (scripts/install-criu.sh), idempotently (root):
+# tree (scripts/install-criu.sh) and Go, idempotently (root):
 #   - python3: CRIU's own criu-ns test suite (test/others/criu-ns/run.py)
 #     runs with it; it needs only the standard library (fcntl, pathlib,
 #     pty, shutil, subprocess, termios), which Debian's python3 has
 #   - tmux: the shell-job test drives a real terminal with it
-#   - bash, unshare (util-linux): the shells and pid namespaces the
-#     shell-job tests start
+#   - bash, util-linux (unshare, nsenter): the shells and namespaces the
+#     tests start
+#   - iproute2 (`ip netns`, veth pairs: the migration tests' two hosts)
+#   - iptables: CRIU locks a dumped tree's TCP connections with it
 set -euo pipefail
-PKGS=(python3 tmux bash util-linux)
+PKGS=(python3 tmux bash util-linux iproute2 iptables)
 
 log() { echo "install-test-deps: $*"; }
 

@@ -46,6 +46,10 @@ type RestoreOptions struct {
 	// running `criu restore`: the images come with the request, and
 	// ImagePath is only recorded (criu-ns swrk mode, tree_rpc.go).
 	RPC *RPCRestore
+	// LazyPagesFrom, with LazyPages, is a socket connected to a
+	// migration source's page server: the pages come through it instead
+	// of from the images (see Receive).
+	LazyPagesFrom *os.File
 
 	// Bundle kind only.
 	Bundle BundleOptions

@@ -69,17 +69,12 @@ func newShellJob() (*shellJob, error) {
 }
 
 // config is the init's and the job host's part of the shell job: the
-// init gets the job host's report after the directories and the lock it
-// holds (launch), the job host its events pipe after the directories
-// (spawnJobHost).
+// init gets the job host's report after the directories (launch), the
+// job host its events pipe there (spawnJobHost).
 func (j *shellJob) config(cfg *nsinit.Config) *nsinit.ShellJob {
-	report := nsinit.DirFds + cfg.Dirs
-	if cfg.HeldLockFd > 0 {
-		report = cfg.HeldLockFd + 1
-	}
 	return &nsinit.ShellJob{
 		OwnSession:   j.ownSession,
-		HostReportFd: report,
+		HostReportFd: nsinit.DirFds + cfg.Dirs,
 		EventsFd:     nsinit.DirFds + cfg.Dirs,
 	}
 }

@@ -148,7 +148,7 @@ func hostJob(cfg *Config) (int, error) {
 			return 0, fmt.Errorf("%w%w", errBeforeCRIU, err)
 		}
 	}
-	root, err := restore(cfg)
+	root, _, err := restore(cfg) // no lazy pages: the runtime refuses them with a shell job
 	if err != nil {
 		return 0, err
 	}

@@ -171,6 +171,9 @@ func TestIntegrationInGuest(t *testing.T) {
 		"-e", "CRIU_NS_WORKLOAD=" + workload,
 		// The suite's --roots need a tmpfs: mkfifo fails on 9p.
 		"-e", "CRIU_NS_TEST_TMPDIR=/tmp",
+		// TCG is about 7 times slower than the host: the suite's bounds
+		// on waits grow to match.
+		"-e", "CRIU_NS_TEST_SLOWDOWN=8",
 		"--", "bash", "-c", guestScript, "guest",
 		testBin, "-test.v=test2json", "-test.count=1", "-test.timeout=" + (timeout - 2*time.Minute).String(),
 	}

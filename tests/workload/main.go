@@ -15,14 +15,20 @@
 //	               exit N on the line "exit N", 0 at the end of stdin
 //	-exit-after D  exit 5 once D has passed since it started (a tree
 //	               restored after that ends as soon as it runs)
+//	-tcp ADDR      keep a TCP connection to ADDR (from -tcp-from, if given):
+//	               every 50ms send an 8-byte sequence number and expect it
+//	               echoed; on any error exit 3 (the connection broke)
 //
 // SIGTERM makes the process exit 42, SIGUSR2 exit 43.
 package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -44,6 +50,8 @@ func main() {
 	isChild := flag.Bool("is-child", false, "internal: run as the child")
 	echo := flag.Bool("echo", false, "echo stdin's lines, report SIGINT and SIGWINCH")
 	exitAfter := flag.Duration("exit-after", 0, "exit 5 once this has passed since the start")
+	tcpPeer := flag.String("tcp", "", "echo peer to keep a connection to")
+	tcpFrom := flag.String("tcp-from", "", "local address of the -tcp connection")
 	flag.Parse()
 	if *exitAfter > 0 {
 		time.AfterFunc(*exitAfter, func() { os.Exit(5) })
@@ -80,6 +88,14 @@ func main() {
 			fatal(err)
 		}
 		go cmd.Wait() //nolint:errcheck // reap it whenever it ends
+	}
+
+	if *tcpPeer != "" {
+		conn, err := dialFrom(*tcpPeer, *tcpFrom)
+		if err != nil {
+			fatal(err)
+		}
+		go echoLoop(conn)
 	}
 
 	// "ready" in the status file says the memory is touched and the child
@@ -159,6 +175,30 @@ func echoLines() {
 func pattern(i int) uint64 {
 	x := uint64(i)*0x9e3779b97f4a7c15 + 0x5851f42d4c957f2d
 	return x ^ x>>29
+}
+
+func dialFrom(peer, from string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	return d.Dial("tcp", peer)
+}
+
+// echoLoop sends sequence numbers and checks the echoes; a broken
+// connection ends the program with status 3.
+func echoLoop(conn net.Conn) {
+	var out, in [8]byte
+	for seq := uint64(1); ; seq++ {
+		binary.BigEndian.PutUint64(out[:], seq)
+		if _, err := conn.Write(out[:]); err != nil {
+			os.Exit(3)
+		}
+		if _, err := io.ReadFull(conn, in[:]); err != nil || in != out {
+			os.Exit(3)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // runChild loops until its parent is gone (it is then re-parented).
