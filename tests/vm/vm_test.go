@@ -166,6 +166,9 @@ func TestIntegrationInGuest(t *testing.T) {
 	}
 	args := []string{
 		"-t", fmt.Sprint(int(timeout.Seconds())),
+		// As under go test, the suite runs in its package's directory: the
+		// RPC tests' clients (rpcclients/) are found from there.
+		"-C", filepath.Join(repo, "tests"),
 		"-e", "CRIU_NS_RUNTIME=" + runtimeBin,
 		"-e", "CRIU_NS_RUNTIME_FAULTINJECT=" + faultBin,
 		"-e", "CRIU_NS_WORKLOAD=" + workload,
