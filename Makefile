@@ -9,16 +9,23 @@ GIT_COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS := -X main.gitCommit=$(GIT_COMMIT)
 UNIT_PKGS := ./bundle/... ./specgen/... ./shim/... ./internal/... ./criuns/... ./cmd/...
 
-.PHONY: all deps build build-faultinject install lint unit integration test e2e test-vm bench bench-smoke demo clean
+.PHONY: all deps test-deps build build-faultinject install lint unit integration test e2e test-vm bench bench-smoke demo clean
 
 all: build
 
-# deps installs a CRIU this kernel can use (builds 4.1.1 if needed) and
-# CRIU's RPC clients (pycriu, libcriu) the swrk tests drive; idempotent.
+# deps installs a CRIU this kernel can use (builds 4.1.1 if needed), CRIU's
+# RPC clients (pycriu, libcriu) the swrk tests drive, and what the tests
+# need (ip, nsenter, iptables); idempotent.
 deps:
 	scripts/install-build-deps.sh
 	scripts/install-criu.sh
 	scripts/install-rpc-clients.sh
+	scripts/install-test-deps.sh
+
+# test-deps installs what the integration tests run besides CRIU (python3
+# for CRIU's own criu-ns suite, tmux, bash).
+test-deps:
+	scripts/install-test-deps.sh
 
 # seccomp: managers' containers come with seccomp profiles.
 build:
@@ -40,7 +47,7 @@ lint:
 unit:
 	$(GO) test -count=1 $(UNIT_PKGS)
 
-integration: build build-faultinject
+integration: build build-faultinject test-deps
 	CRIU_NS_RUNTIME=$(CURDIR)/$(BIN) CRIU_NS_RUNTIME_FAULTINJECT=$(CURDIR)/$(FAULT_BIN) \
 		$(GO) test -count=1 -timeout 30m -v ./tests/
 
@@ -72,7 +79,7 @@ bench-smoke: build
 	$(GO) run ./bench -smoke -runtime $(CURDIR)/$(BIN)
 
 # When E2E_ALLOW_SKIP=1 made the e2e tests skip, the last line says so.
-test: deps build lint unit integration e2e bench-smoke test-vm
+test: deps test-deps build lint unit integration e2e bench-smoke test-vm
 	@if [ -f $(E2E_SKIP_NOTE) ]; then cat $(E2E_SKIP_NOTE); fi
 
 demo: deps build

@@ -37,6 +37,7 @@ type config struct {
 	rounds   int
 	many     int
 	smoke    bool
+	only     string
 	keep     bool
 }
 
@@ -44,6 +45,18 @@ func main() {
 	// Re-exec modes first: the helper init of the alternative floor.
 	if len(os.Args) > 1 && os.Args[1] == "-floor-init" {
 		floorInit(os.Args[2:])
+	}
+	if len(os.Args) == 4 && (os.Args[1] == "-copy-send" || os.Args[1] == "-copy-recv") {
+		// The migration floor's copy of the images over the veth.
+		copyFn := copySend
+		if os.Args[1] == "-copy-recv" {
+			copyFn = copyRecv
+		}
+		if err := copyFn(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench", os.Args[1]+":", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
 	var c config
 	flag.StringVar(&c.runtime, "runtime", "bin/criu-ns-runtime", "criu-ns-runtime binary")
@@ -56,6 +69,7 @@ func main() {
 	flag.IntVar(&c.scaleN, "scale", 0, "containers restored at once (default 20; -smoke: 5)")
 	flag.IntVar(&c.rounds, "rounds", 0, "rounds of the at-once restores (default 5; -smoke: 1)")
 	flag.IntVar(&c.many, "many", 0, "containers in --root for state/list (default 500; -smoke: 5)")
+	flag.StringVar(&c.only, "only", "", "run only this part: migrate (and the images it needs)")
 	flag.BoolVar(&c.smoke, "smoke", false, "tiny run: few pairs, small tree only, no 500-container or big-memory parts")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
 	flag.Parse()

@@ -18,18 +18,19 @@ import (
 
 // Results is everything one run measured (raw.json holds all of it).
 type Results struct {
-	Date    string
-	Host    string
-	Smoke   bool
-	Pairs   int
-	Warmup  int
-	Elapsed string
-	LoadAvg []string // at start, at end
-	Ops     []*Op
-	Lazy    *Op
-	Scale   []*Scale
-	Queries []*Query
-	RSS     map[string]int64 // peak RSS (KiB) of each runtime command
+	Date       string
+	Host       string
+	Smoke      bool
+	Pairs      int
+	Warmup     int
+	Elapsed    string
+	LoadAvg    []string // at start, at end
+	Ops        []*Op
+	Lazy       *Op
+	Scale      []*Scale
+	Queries    []*Query
+	Migrations []*Migration
+	RSS        map[string]int64 // peak RSS (KiB) of each runtime command
 }
 
 // Op is one floor/runtime pair series; ratios are runtime/floor per pair.
@@ -121,7 +122,11 @@ func (b *bench) all() error {
 		mib  int
 	}
 	sizes := []size{{"small", 0}}
-	if !b.c.smoke {
+	switch {
+	case b.c.smoke:
+	case b.c.only == "migrate":
+		sizes = append(sizes, size{"1GiB", 1024})
+	default:
 		sizes = append(sizes, size{"256MiB", 256}, size{"1GiB", 1024})
 	}
 	b.images = map[string]*images{}
@@ -131,6 +136,9 @@ func (b *bench) all() error {
 			return err
 		}
 		b.images[s.name] = img
+	}
+	if b.c.only == "migrate" {
+		return b.migrations(b.images[sizes[len(sizes)-1].name])
 	}
 	for _, s := range sizes {
 		if err := b.restorePairs(b.images[s.name]); err != nil {
@@ -158,6 +166,13 @@ func (b *bench) all() error {
 		return err
 	}
 	if err := b.queries(b.images["small"]); err != nil {
+		return err
+	}
+	migImg := b.images["small"]
+	if !b.c.smoke {
+		migImg = b.images["1GiB"]
+	}
+	if err := b.migrations(migImg); err != nil {
 		return err
 	}
 	b.res.LoadAvg = append(b.res.LoadAvg, loadavg())

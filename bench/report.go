@@ -91,6 +91,36 @@ func (b *bench) markdown() string {
 		}
 		w("\n")
 	}
+	if len(r.Migrations) > 0 {
+		w("## Live migration over a veth pair (%s tree)\n\n", r.Migrations[0].Workload)
+		w("Two hosts: network namespaces of this machine, joined by a veth pair. Medians in ms; the ratio is the median of the per-run total/floor ratios. ")
+		w("Floor: bare `criu dump` in the container's namespaces, a copy of the images over the same veth, bare `criu restore` under a pid 1 that stays; ")
+		w("the tree is frozen or gone for all of it, so its downtime is its total. Downtime: from just before CRIU's last freeze of the tree until the destination said it runs (migrate --stats).\n\n")
+		w("| mode | floor total | total | ratio | target | met | downtime | target | met |\n|---|---:|---:|---:|---:|---|---:|---:|---|\n")
+		for _, m := range r.Migrations {
+			if m.Skipped != "" {
+				w("| %s | - | - | - | - | - | - | - | not run: %s |\n", m.Mode, m.Skipped)
+				continue
+			}
+			tt, tm, dt, dm := "-", "-", "-", "-"
+			if m.TotalTarget > 0 {
+				tt, tm = fmt.Sprintf("≤%.2f×", m.TotalTarget), mark(m.TotalRatioMed <= m.TotalTarget)
+			}
+			if m.DowntimeTargetMs > 0 {
+				dt, dm = fmt.Sprintf("≤%.1f ms", m.DowntimeTargetMs), mark(m.DowntimeMed <= m.DowntimeTargetMs)
+			}
+			w("| %s | %.1f | %.1f | %.3f× | %s | %s | %.1f | %s | %s |\n", m.Mode, m.FloorTotalMed, m.TotalMed, m.TotalRatioMed, tt, tm, m.DowntimeMed, dt, dm)
+		}
+		for _, m := range r.Migrations {
+			if m.DowntimeTargetNote != "" && m.Skipped == "" {
+				w("\n%s downtime target: %s.", m.Mode, m.DowntimeTargetNote)
+			}
+			if m.Note != "" && m.Skipped == "" {
+				w(" %s %s.", m.Mode, m.Note)
+			}
+		}
+		w("\n\n")
+	}
 	w("## Peak RSS of the runtime's command process\n\n")
 	w("ru_maxrss from wait4 of the criu-ns-runtime process: the maximum over the process and the children it reaped ")
 	w("(for checkpoint that includes `criu dump`, which the runtime starts and waits for; ")

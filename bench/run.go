@@ -25,6 +25,7 @@ type bench struct {
 	res      Results
 	mu       sync.Mutex
 	images   map[string]*images
+	cleanups []func() // run first by cleanup (the migration hosts)
 }
 
 // result is one command: wall time and peak RSS of the process we waited
@@ -201,6 +202,9 @@ func readPid(path string) (int, error) {
 
 // cleanup deletes every container left in our root and the scratch dir.
 func (b *bench) cleanup() {
+	for _, f := range b.cleanups {
+		f()
+	}
 	r := b.rt("list", "-q")
 	var wg sync.WaitGroup
 	ids := strings.Fields(r.Out)

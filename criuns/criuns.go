@@ -37,15 +37,44 @@ func run(args []string, env Env) (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	if c.Help || c.Version {
+		return passthrough(c.CRIU, args)
+	}
+	if opt := c.migrateOnly(); opt != "" && c.Command != "migrate" {
+		return 1, fmt.Errorf("%s is an option of criu-ns migrate, not of %s", opt, c.Command)
+	}
 	switch c.Command {
+	case "migrate":
+		return migrateTree(c, env)
 	case "restore":
+		if err := c.checkRestore(); err != nil {
+			return 1, err
+		}
 		return restore(c, env)
 	case "dump", "pre-dump":
+		if len(c.Args) > 0 {
+			return 1, fmt.Errorf("%s: unexpected argument %q", c.Command, c.Args[0])
+		}
 		return dump(c, args, env)
 	case "swrk":
-		return swrk.Main(c.Rest, swrk.Env{Root: env.Root, NewID: newID}), nil
+		return swrk.Main(c.Args, swrk.Env{Root: env.Root, NewID: newID}), nil
 	}
 	return passthrough(c.CRIU, args)
+}
+
+// checkRestore refuses what a restore into a new namespace cannot do.
+func (c *Cmdline) checkRestore() error {
+	switch {
+	case c.Sibling:
+		// As the old criu-ns: the root is the child of the namespace's
+		// init, not a sibling of the caller.
+		return fmt.Errorf("restore: --restore-sibling is not supported")
+	case c.ExecCmd:
+		return fmt.Errorf("restore: --exec-cmd is not supported")
+	case len(c.Args) > 0:
+		return fmt.Errorf("restore: unexpected argument %q", c.Args[0])
+	}
+	return nil
 }
 
 func runtime(c *Cmdline, env Env) (*shim.Runtime, error) {
@@ -104,7 +133,7 @@ func restore(c *Cmdline, env Env) (int, error) {
 	}
 	r, err := rt.Restore(shim.RestoreOptions{
 		Kind: bundle.KindTree, ID: newID(), ImagePath: images, WorkPath: c.WorkDir, PidFile: pidFile, Detach: c.Detach,
-		CRIU: shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest}, Timeout: limit,
+		CRIU: shim.CRIUOptions{ShellJob: c.ShellJob, LogFile: c.LogFile, Extra: c.Rest}, Timeout: limit,
 		Ephemeral: true, Stdio: !c.Detach || c.ShellJob,
 	})
 	if err != nil {
@@ -113,7 +142,13 @@ func restore(c *Cmdline, env Env) (int, error) {
 	if c.Detach {
 		return 0, nil
 	}
-	return r.Wait(sigs)
+	// CRIU's rule, which callers of criu-ns rely on: a foreground
+	// `criu restore` exits 0 once the tree it restored has ended,
+	// however the tree ended.
+	if _, err := r.Wait(sigs); err != nil {
+		return 1, err
+	}
+	return 0, nil
 }
 
 // dump checkpoints (or pre-dumps) a tree restored by criu-ns, inside its
@@ -141,7 +176,7 @@ func dump(c *Cmdline, args []string, env Env) (int, error) {
 	}
 	return 0, rt.Checkpoint(shim.CheckpointOptions{
 		ID: id, ImagePath: images, WorkPath: c.WorkDir, LeaveRunning: c.Leave, PreDump: c.Command == "pre-dump", Timeout: limit,
-		TrackMem: c.TrackMem, CRIU: shim.CRIUOptions{ShellJob: c.ShellJob, Extra: c.Rest},
+		TrackMem: c.TrackMem, CRIU: shim.CRIUOptions{ShellJob: c.ShellJob, LogFile: c.LogFile, Extra: c.Rest},
 		OCI: shim.OCICRIUOptions{ParentPath: c.PrevImagesDir},
 	})
 }
@@ -153,18 +188,7 @@ func passthrough(criu string, args []string) (int, error) {
 		return 1, err
 	}
 	// --criu-binary and --criu-ns-timeout are ours, not CRIU's.
-	ours := func(o *option) bool { return o != nil && (o.long == "criu-binary" || o.long == "criu-ns-timeout") }
-	var pass []string
-	for i := 0; i < len(args); i++ {
-		o, _, hasValue := lookup(args[i])
-		if ours(o) {
-			if !hasValue {
-				i++
-			}
-			continue
-		}
-		pass = append(pass, args[i])
-	}
+	pass := withoutCRIUNsOptions(args)
 	return 1, syscall.Exec(path, append([]string{path}, pass...), os.Environ())
 }
 

@@ -30,6 +30,47 @@ usable_criu() {
 	"$bin" check >/dev/null 2>&1
 }
 
+# criu_source keeps CRIU's source tree in $BUILD_DIR/criu-$CRIU_VERSION,
+# from the tarball checked by sha256: the build uses it, and so do the
+# tests (CRIU's own criu-ns test suite, criu/config.c's option table), even
+# when a usable CRIU is installed already. Re-extracted when incomplete.
+criu_source() {
+	local src=$BUILD_DIR/criu-$CRIU_VERSION tarball=criu_${CRIU_VERSION}.orig.tar.xz
+	mkdir -p "$BUILD_DIR"
+	cd "$BUILD_DIR"
+	if [ -f "$tarball" ] && echo "$CRIU_SHA256  $tarball" | sha256sum -c --status &&
+		[ -f "$src/criu/config.c" ] && [ -f "$src/test/others/criu-ns/run.py" ]; then
+		return 0
+	fi
+	[ "$(id -u)" = 0 ] || { log "must run as root to fetch CRIU's source"; exit 1; }
+	if [ ! -f "$tarball" ] || ! echo "$CRIU_SHA256  $tarball" | sha256sum -c --status; then
+		rm -f "$tarball"
+		if [ ! -f "$SRC_LIST" ]; then
+			cat >"$SRC_LIST" <<SRC
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+		fi
+		apt-get update -qq
+		log "downloading criu $CRIU_DEB_VERSION source"
+		# The .dsc is not served, so apt-get fails after fetching the
+		# tarball; the sha256 check below is what decides.
+		apt-get source --download-only "criu=$CRIU_DEB_VERSION" >/dev/null 2>&1 || true
+	fi
+	echo "$CRIU_SHA256  $tarball" | sha256sum -c --status ||
+		{ log "$tarball missing or its sha256 is not $CRIU_SHA256"; exit 1; }
+	command -v xz >/dev/null || apt-get install -y -qq --no-install-recommends xz-utils >/dev/null
+	rm -rf "$src"
+	tar -xJf "$tarball"
+	log "CRIU $CRIU_VERSION source in $src"
+}
+
+export DEBIAN_FRONTEND=noninteractive
+criu_source
+
 if bin=$(command -v criu 2>/dev/null) && usable_criu "$bin"; then
 	log "using $bin ($("$bin" --version | sed -n 's/^Version: *//p'))"
 	exit 0
@@ -41,35 +82,11 @@ fi
 
 [ "$(id -u)" = 0 ] || { log "must run as root to install CRIU"; exit 1; }
 
-export DEBIAN_FRONTEND=noninteractive
-if [ ! -f "$SRC_LIST" ]; then
-	cat >"$SRC_LIST" <<SRC
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-fi
 log "installing build dependencies"
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${BUILD_DEPS[@]}" >/dev/null
 
-mkdir -p "$BUILD_DIR"
 cd "$BUILD_DIR"
-tarball=criu_${CRIU_VERSION}.orig.tar.xz
-if [ ! -f "$tarball" ] || ! echo "$CRIU_SHA256  $tarball" | sha256sum -c --status; then
-	rm -f "$tarball"
-	log "downloading criu $CRIU_DEB_VERSION source"
-	# The .dsc is not served, so apt-get fails after fetching the tarball;
-	# the sha256 check below is what decides.
-	apt-get source --download-only "criu=$CRIU_DEB_VERSION" >/dev/null 2>&1 || true
-fi
-echo "$CRIU_SHA256  $tarball" | sha256sum -c --status ||
-	{ log "$tarball missing or its sha256 is not $CRIU_SHA256"; exit 1; }
-
-rm -rf "criu-$CRIU_VERSION"
-tar -xJf "$tarball"
 log "building criu $CRIU_VERSION"
 make -C "criu-$CRIU_VERSION" -j"$(nproc)" criu >build.log 2>&1 ||
 	{ tail -n 30 build.log; log "build failed (log: $BUILD_DIR/build.log)"; exit 1; }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -89,11 +90,21 @@ func signalCgroup(m cgroups.Manager, sig unix.Signal) error {
 			}
 		}
 	}
+	// SIGCONT matters only to stopped tasks, which cannot fork: no freeze.
+	// Tasks waiting on userfaultfd (a lazy restore) may not freeze at
+	// all: then signal them as they are.
 	was, _ := m.GetFreezerState()
-	if was != cgroups.Frozen {
-		if err := m.Freeze(cgroups.Frozen); err != nil {
-			return fmt.Errorf("freeze: %w", err)
+	unfrozen := sig == unix.SIGCONT
+	if !unfrozen && was != cgroups.Frozen && m.Freeze(cgroups.Frozen) != nil {
+		m.Freeze(cgroups.Thawed) // undo a half-done freeze
+		unfrozen = true
+	}
+	if unfrozen {
+		pids, err := m.GetAllPids()
+		for _, pid := range pids {
+			unix.Kill(pid, sig)
 		}
+		return err
 	}
 	pids, err := m.GetAllPids()
 	for _, pid := range pids {
@@ -115,7 +126,14 @@ func killCgroup(m cgroups.Manager) error {
 		return err
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if cgroups.IsCgroup2UnifiedMode() {
+		// cgroup.kill also killed whatever forked meanwhile: only wait,
+		// woken by the kernel, without taking CPU from the dying.
+		if waitUnpopulated(m.Path(""), deadline) {
+			return nil
+		}
+	}
+	for pause := time.Millisecond; ; pause = min(2*pause, 100*time.Millisecond) {
 		pids := cgroupPids(m)
 		if len(pids) == 0 {
 			return nil
@@ -124,7 +142,37 @@ func killCgroup(m cgroups.Manager) error {
 			return fmt.Errorf("processes %v did not end after SIGKILL", pids)
 		}
 		signalCgroup(m, unix.SIGKILL)
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(pause)
+	}
+}
+
+// waitUnpopulated waits until cgroup v2 dir holds no live process
+// ("populated 0" in its cgroup.events, which the kernel signals with
+// POLLPRI) and says whether that came before deadline. A cgroup that does
+// not exist holds none.
+func waitUnpopulated(dir string, deadline time.Time) bool {
+	f, err := os.Open(filepath.Join(dir, "cgroup.events"))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	defer f.Close()
+	buf := make([]byte, 256)
+	for {
+		n, err := f.ReadAt(buf, 0)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return false
+		}
+		if strings.Contains(string(buf[:n]), "populated 0") {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		fds := []unix.PollFd{{Fd: int32(f.Fd()), Events: unix.POLLPRI}}
+		if _, err := unix.Poll(fds, int(left/time.Millisecond)+1); err != nil && err != unix.EINTR {
+			return false
+		}
 	}
 }
 

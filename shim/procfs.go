@@ -16,20 +16,40 @@ import (
 // nsPid returns pid's number in its innermost pid namespace (the last
 // NSpid field of /proc/PID/status).
 func nsPid(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	pids, err := nsPids(pid)
 	if err != nil {
 		return 0, err
 	}
+	return pids[len(pids)-1], nil
+}
+
+// nsPids returns pid's numbers from our pid namespace down to its own
+// (the NSpid field of /proc/PID/status).
+func nsPids(pid int) ([]int, error) { return procStatusInts(pid, "NSpid:") }
+
+// procStatusInts returns the numbers of the field of /proc/PID/status
+// that starts with name ("NSpid:", "NSsid:").
+func procStatusInts(pid int, name string) ([]int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
 	for _, line := range bytes.Split(b, []byte("\n")) {
-		if rest, ok := bytes.CutPrefix(line, []byte("NSpid:")); ok {
-			f := strings.Fields(string(rest))
-			if len(f) == 0 {
-				break
+		if rest, ok := bytes.CutPrefix(line, []byte(name)); ok {
+			var nums []int
+			for _, f := range strings.Fields(string(rest)) {
+				n, err := strconv.Atoi(f)
+				if err != nil {
+					return nil, fmt.Errorf("bad %s in /proc/%d/status: %q", name, pid, rest)
+				}
+				nums = append(nums, n)
 			}
-			return strconv.Atoi(f[len(f)-1])
+			if len(nums) > 0 {
+				return nums, nil
+			}
 		}
 	}
-	return 0, fmt.Errorf("no NSpid in /proc/%d/status", pid)
+	return nil, fmt.Errorf("no %s in /proc/%d/status", name, pid)
 }
 
 // children lists pid's children; /proc/PID/task/TID/children is per
@@ -48,14 +68,46 @@ func children(pid int) []int {
 	return kids
 }
 
-// childWithNsPid finds the child of parent whose innermost pid is ns.
-func childWithNsPid(parent, ns int) (int, error) {
-	for _, kid := range children(parent) {
-		if n, err := nsPid(kid); err == nil && n == ns {
-			return kid, nil
-		}
+// descendantWithNsPid finds the process below init whose pid, in init's
+// pid namespace, is ns. It looks at every descendant: a shell job's root
+// is the job host's child, and a root that is the init of a pid namespace
+// of its own has another pid in that one.
+func descendantWithNsPid(init, ns int) (int, error) {
+	level, err := nsLevel(init)
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("no child of %d has pid %d in its namespace", parent, ns)
+	queue := children(init)
+	for len(queue) > 0 {
+		pid := queue[0]
+		queue = queue[1:]
+		if n, err := nsPidAt(pid, level); err == nil && n == ns {
+			return pid, nil
+		}
+		queue = append(queue, children(pid)...)
+	}
+	return 0, fmt.Errorf("no process in the container of %d has pid %d in its namespace", init, ns)
+}
+
+// nsLevel is the depth of pid's own pid namespace below ours.
+func nsLevel(pid int) (int, error) {
+	pids, err := nsPids(pid)
+	if err != nil {
+		return 0, err
+	}
+	return len(pids) - 1, nil
+}
+
+// nsPidAt is pid's number in the pid namespace level deep below ours.
+func nsPidAt(pid, level int) (int, error) {
+	pids, err := nsPids(pid)
+	if err != nil {
+		return 0, err
+	}
+	if level >= len(pids) {
+		return 0, fmt.Errorf("%d is not that deep", pid)
+	}
+	return pids[level], nil
 }
 
 // processGroup is pid's process group id (field 5 of /proc/PID/stat), 0

@@ -60,7 +60,7 @@ func (rt *Runtime) recoverRestore(c *container) error {
 	if nsPid <= 0 {
 		return nil
 	}
-	host, err := childWithNsPid(init.Pid, nsPid)
+	host, err := descendantWithNsPid(init.Pid, nsPid)
 	if err != nil {
 		return nil
 	}

@@ -46,6 +46,10 @@ type RestoreOptions struct {
 	// running `criu restore`: the images come with the request, and
 	// ImagePath is only recorded (criu-ns swrk mode, tree_rpc.go).
 	RPC *RPCRestore
+	// LazyPagesFrom, with LazyPages, is a socket connected to a
+	// migration source's page server: the pages come through it instead
+	// of from the images (see Receive).
+	LazyPagesFrom *os.File
 
 	// Bundle kind only.
 	Bundle BundleOptions
@@ -59,7 +63,8 @@ type Restored struct {
 	RootNsPid int // tree kind: its pid in the container
 	process   *libcontainer.Process
 	rt        *Runtime
-	janitor   *os.File // an ephemeral container's janitor waits for it to close
+	janitor   *os.File  // an ephemeral container's janitor waits for it to close
+	job       *shellJob // tree kind, --shell-job: the caller's side
 }
 
 // Restore restores the images into a new container of kind o.Kind and
@@ -77,7 +82,14 @@ func (rt *Runtime) Restore(o RestoreOptions) (*Restored, error) {
 // deletes the container and returns the exit code (128+n for signal n),
 // as `runc run` does in the foreground.
 func (r *Restored) Wait(sigs <-chan os.Signal) (int, error) {
-	code, err := r.rt.waitAndDelete(r.ID, r.process, sigs)
+	var code int
+	var err error
+	if r.job.controls() {
+		code = r.job.wait(r.process, sigs)
+		err = r.rt.Delete(r.ID, true)
+	} else {
+		code, err = r.rt.waitAndDelete(r.ID, r.process, sigs)
+	}
 	if r.janitor != nil {
 		r.janitor.Close()
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 
 	"github.com/opencontainers/runc/libcontainer"
 
@@ -74,7 +75,26 @@ type CRIUOptions struct {
 	// TCPClose restores established TCP connections closed (restore of
 	// tree containers only: libcontainer has no such option).
 	TCPClose bool
-	Extra    []string // raw CRIU arguments, passed last
+	// LogFile is CRIU's log, relative to the work path (default
+	// restore.log or dump.log); its error lines go into CRIU failures.
+	LogFile string
+	Extra   []string // raw CRIU arguments, passed last
+}
+
+// logFile is CRIU's log as o names it, def if it does not.
+func (o CRIUOptions) logFile(def string) string {
+	if o.LogFile != "" {
+		return o.LogFile
+	}
+	return def
+}
+
+// logPath is where a log named log (relative to the work dir) is.
+func logPath(workDir, log string) string {
+	if filepath.IsAbs(log) {
+		return log
+	}
+	return filepath.Join(workDir, log)
 }
 
 // ErrNotRunning is libcontainer's, so managers see the words they match.

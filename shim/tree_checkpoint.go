@@ -53,17 +53,27 @@ type checkpointJournal struct {
 	// says what they count from (trackMem).
 	TrackMem bool      `json:"track_mem,omitempty"`
 	Started  time.Time `json:"started"`
+	// LogFile is CRIU's log, relative to the work dir; empty: dump.log.
+	LogFile string `json:"log_file,omitempty"`
 
 	stderrText string // what CRIU printed, once it ended
 	keptAt     string // where an unverified dump was kept
 }
 
+// log is CRIU's log as CRIU takes it (-o), relative to the work dir.
+func (j *checkpointJournal) log() string {
+	if j.LogFile != "" {
+		return j.LogFile
+	}
+	return dumpLog
+}
+
 // logPath is where CRIU's log of the dump is while the dump runs.
 func (j *checkpointJournal) logPath() string {
 	if j.WorkDir != "" {
-		return filepath.Join(j.WorkDir, dumpLog)
+		return logPath(j.WorkDir, j.log())
 	}
-	return filepath.Join(j.Swap.Staging, dumpLog)
+	return logPath(j.Swap.Staging, j.log())
 }
 
 // failedLogPath is where the log of a failed dump goes when the work dir
@@ -82,6 +92,9 @@ func (treeKind) checkpoint(rt *Runtime, c *container, o CheckpointOptions) error
 	}
 	if st, _ := c.ct.Status(); st == libcontainer.Paused {
 		return fmt.Errorf("container %s is paused: resume it before a checkpoint", o.ID)
+	}
+	if err := checkDumpSession(c.meta.RootPid, o.CRIU.ShellJob); err != nil {
+		return err
 	}
 	criuPath, err := rt.CRIU()
 	if err != nil {
@@ -113,7 +126,7 @@ func (treeKind) checkpoint(rt *Runtime, c *container, o CheckpointOptions) error
 		return err
 	}
 	j := &checkpointJournal{Swap: *swap, LeaveRunning: o.LeaveRunning, PreDump: o.PreDump,
-		TrackMem: o.incremental() != "", Started: time.Now().UTC()}
+		TrackMem: o.incremental() != "", Started: time.Now().UTC(), LogFile: o.CRIU.LogFile}
 	var work *os.File
 	if o.WorkPath != "" {
 		if work, err = openWorkDir(o.WorkPath, ""); err != nil {
@@ -178,7 +191,7 @@ func (rt *Runtime) runDump(c *container, j *checkpointJournal, init *pidfd.Proc,
 	}
 	defer stderr.Close()
 	opts := criu.DumpOpts{
-		Common:       criuCommon(o.CRIU, "/proc/self/fd/3", "/proc/self/fd/4", dumpLog),
+		Common:       criuCommon(o.CRIU, "/proc/self/fd/3", "/proc/self/fd/4", j.log()),
 		Tree:         c.meta.RootNsPid,
 		LeaveRunning: o.LeaveRunning,
 		PreDump:      o.PreDump,
@@ -354,10 +367,10 @@ func (o checkpointOutcome) failure(id string, j *checkpointJournal, stopped erro
 	log := j.failedLogPath()
 	if o == kept {
 		return fmt.Errorf("%w, and the tree has ended: its images are kept, unverified, in %s; %s holds what it held before",
-			criu.WithLog(err, filepath.Join(j.keptAt, dumpLog)), j.keptAt, j.Swap.Path)
+			criu.WithLog(err, logPath(j.keptAt, j.log())), j.keptAt, j.Swap.Path)
 	}
 	if j.WorkDir != "" {
-		log = filepath.Join(j.WorkDir, dumpLog)
+		log = logPath(j.WorkDir, j.log())
 	}
 	what := "the tree runs on"
 	if j.Swap.Old != (imagedir.Inode{}) {

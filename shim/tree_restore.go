@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
 
@@ -43,10 +43,11 @@ const (
 //
 // A restore killed at any point leaves what the next command needs to
 // report the container truthfully: meta.json says PhaseRestoring from the
-// first phase on, the init holds the container's lock until CRIU is done,
-// and CRIU writes the root's pid into the container dir. If the tree runs
-// the next command records it (recover); otherwise the container is
-// stopped, and delete removes it.
+// first phase on, our init holds the container's lock until CRIU is done
+// (we hand it over once our init runs, see handOver), and CRIU writes the
+// root's pid into the container dir. If the tree runs the next command
+// records it (recover); otherwise the container is stopped, and delete
+// removes it.
 type treeRestore struct {
 	rt   *Runtime
 	o    RestoreOptions
@@ -57,12 +58,13 @@ type treeRestore struct {
 	meta         *bundle.Meta
 	rootfs       string
 	proc         *libcontainer.Process // the init
-	report       *os.File              // the init's report, read end
+	report       *net.UnixConn         // our end of the init's report socket
 	initLock     *os.File              // the init's own open file of the container dir
 	rep          nsinit.Report
 	root         pidfd.Ref
 	deadline     time.Time // zero: none
 	janitorDone  *os.File  // write end: the janitor acts once it is closed
+	job          *shellJob // a shell job's caller side (tree_shelljob.go)
 
 	undo []func()
 }
@@ -91,7 +93,8 @@ func (treeKind) restore(rt *Runtime, o RestoreOptions) (*Restored, error) {
 			return nil, err
 		}
 	}
-	return &Restored{ID: o.ID, RootPid: r.root.Pid, RootNsPid: r.rep.RootPid, process: r.proc, rt: rt, janitor: r.janitorDone}, nil
+	return &Restored{ID: o.ID, RootPid: r.root.Pid, RootNsPid: r.rep.RootPid, process: r.proc, rt: rt,
+		janitor: r.janitorDone, job: r.job}, nil
 }
 
 // onUndo registers how to undo what a phase just made.
@@ -106,10 +109,13 @@ func (r *treeRestore) rollback() {
 
 // release closes what only the restore itself needed.
 func (r *treeRestore) release() {
-	for _, f := range []*os.File{r.images, r.work, r.report, r.initLock} {
+	for _, f := range []*os.File{r.images, r.work, r.initLock} {
 		if f != nil {
 			f.Close()
 		}
+	}
+	if r.report != nil {
+		r.report.Close()
 	}
 	r.lock.Unlock()
 }
@@ -141,6 +147,17 @@ func (r *treeRestore) prepare() error {
 		if r.janitorDone, err = r.rt.startJanitor(r.o.ID, created); err != nil {
 			return err
 		}
+	}
+	if r.o.CRIU.ShellJob {
+		if r.o.LazyPages {
+			// The lazy-pages daemon would be the job host's child, which
+			// watches only the job.
+			return errors.New("--lazy-pages and --shell-job cannot be combined")
+		}
+		if r.job, err = newShellJob(); err != nil {
+			return err
+		}
+		r.onUndo(r.job.close)
 	}
 	if r.lock, err = r.rt.Root.Create(r.o.ID); err != nil {
 		return err
@@ -210,29 +227,47 @@ func (r *treeRestore) launch() error {
 	if r.initLock, err = os.Open(r.lock.Dir); err != nil {
 		return err
 	}
-	reportW, err := r.reportPipe()
+	reportW, err := r.reportSocket()
 	if err != nil {
 		return err
 	}
-	// The init also gets our locked descriptor and keeps it until CRIU is
-	// done: killed now, we leave the container locked until then.
-	extra := []*os.File{reportW, r.initLock, r.images, r.work, r.lock.File()}
+	// The descriptors are laid out as the init's Config says: the report,
+	// the container dir, the directories (or the RPC channel), and a page
+	// server's socket if any. Our locked descriptor is not among them: it
+	// goes to our init only once it runs (handOver).
+	extra := []*os.File{reportW, r.initLock, r.images, r.work}
 	if r.o.RPC != nil {
-		extra = []*os.File{reportW, r.initLock, r.o.RPC.Channel, r.lock.File()}
+		extra = []*os.File{reportW, r.initLock, r.o.RPC.Channel}
+	}
+	if r.o.LazyPagesFrom != nil {
+		extra = append(extra, r.o.LazyPagesFrom)
 	}
 	r.proc = &libcontainer.Process{
 		Args: spec.Process.Args, Env: spec.Process.Env, Cwd: "/", Init: true,
 		ExtraFiles: extra,
 	}
+	if r.job != nil {
+		r.proc.ExtraFiles = append(r.proc.ExtraFiles, r.job.hostReportR)
+	}
 	if r.o.Stdio {
 		r.proc.Stdin, r.proc.Stdout, r.proc.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
-	unlock := lockCgroupParents(false) // libcontainer makes the cgroup in Run
-	err = ct.Run(r.proc)
+	unlock := lockCgroupParents(false) // libcontainer makes the cgroup in Start
+	err = ct.Start(r.proc)
 	unlock()
 	reportW.Close()
 	if err != nil {
 		return fmt.Errorf("start container: %w", err)
+	}
+	// libcontainer's init now waits at its exec fifo, for good if we die
+	// here, until we let it exec ours.
+	crashpoint.Hit("restore.after-init-start")
+	if err := ct.Exec(); err != nil {
+		return fmt.Errorf("start container: %w", err)
+	}
+	crashpoint.Hit("restore.after-exec")
+	if err := r.handOver(); err != nil {
+		return err
 	}
 	crashpoint.Hit("restore.after-start")
 	if r.o.RPC != nil {
@@ -242,6 +277,11 @@ func (r *treeRestore) launch() error {
 		}
 		r.o.RPC.Started(pid)
 	}
+	if r.job != nil {
+		if err := r.spawnJobHost(ct); err != nil {
+			return err
+		}
+	}
 	// The container has its own copy of the staged root now. Dropping ours
 	// keeps a foreground restore from pinning every host mount point for
 	// the container's life. The empty directory stays: libcontainer starts
@@ -249,27 +289,53 @@ func (r *treeRestore) launch() error {
 	return unmountRootfs(r.rootfs)
 }
 
-func (r *treeRestore) reportPipe() (*os.File, error) {
-	rd, w, err := os.Pipe()
+// reportSocket makes the socket between us and the init, and returns the
+// init's end. On it we hand the init the container's lock (handOver), and
+// the init sends its Report.
+func (r *treeRestore) reportSocket() (*os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("report socket: %w", err)
 	}
-	r.report = rd
-	return w, nil
+	ours := os.NewFile(uintptr(fds[0]), "report")
+	conn, err := net.FileConn(ours)
+	ours.Close()
+	if err != nil {
+		unix.Close(fds[1])
+		return nil, fmt.Errorf("report socket: %w", err)
+	}
+	r.report = conn.(*net.UnixConn)
+	return os.NewFile(uintptr(fds[1]), "report"), nil
+}
+
+// handOver sends our locked descriptor of the container directory to our
+// init, which holds the lock until CRIU is done and runs no CRIU without
+// it. Only our init gets it, never libcontainer's: that one waits at its
+// exec fifo forever if we die before Exec, and holding the lock it would
+// keep every later command on the container waiting, delete --force
+// included. Killed before this, we leave the lock free: libcontainer's
+// init is a leftover that delete kills, and our init, finding the socket
+// closed, exits without restoring anything.
+func (r *treeRestore) handOver() error {
+	rights := unix.UnixRights(int(r.lock.File().Fd()))
+	if _, _, err := r.report.WriteMsgUnix([]byte{0}, rights, nil); err != nil {
+		return fmt.Errorf("hand the container over to its init: %w", err)
+	}
+	return nil
 }
 
 // spec is the restore container's spec; the init's configuration rides
 // in its environment.
 func (r *treeRestore) spec() (*specs.Spec, error) {
 	o := r.o
-	work, log, lazyLog := dirFd(1), restoreLog, "lazy-pages.log"
+	work, log, lazyLog := dirFd(1), o.CRIU.logFile(restoreLog), "lazy-pages.log"
 	if o.LazyPages {
 		// The restore and the lazy-pages daemon meet at a socket in their
 		// work dir: use the container's own directory, so two lazy
 		// restores of the same images never share one, and keep the logs
 		// in the work path.
 		work = fmt.Sprintf("/proc/self/fd/%d", nsinit.LockFd)
-		log, lazyLog = dirFd(1)+"/"+log, dirFd(1)+"/"+lazyLog
+		log, lazyLog = logPath(dirFd(1), log), dirFd(1)+"/"+lazyLog
 	}
 	opts := criu.RestoreOpts{
 		Common:    criuCommon(o.CRIU, dirFd(0), work, log),
@@ -277,16 +343,16 @@ func (r *treeRestore) spec() (*specs.Spec, error) {
 		LazyPages: o.LazyPages,
 		TCPClose:  o.CRIU.TCPClose,
 	}
-	cfg := &nsinit.Config{CRIU: r.criu, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile,
-		HeldLockFd: nsinit.DirFds + 2}
+	cfg := &nsinit.Config{CRIU: r.criu, Args: opts.Args(), Dirs: 2, PidFile: rootPidFile}
 	if o.RPC != nil {
 		// The RPC channel takes the directories' place.
-		cfg = &nsinit.Config{CRIU: r.criu, RPC: true, HeldLockFd: nsinit.RPCFd + 1}
+		cfg = &nsinit.Config{CRIU: r.criu, RPC: true}
 	}
 	if o.LazyPages {
 		cfg.LazyPages = criu.LazyPagesArgs(criuCommon(CRIUOptions{}, dirFd(0), work, lazyLog))
+		cfg.PageServerSocket = o.LazyPagesFrom != nil
 	}
-	cfgJSON, err := json.Marshal(cfg)
+	cfgJSON, err := r.jobConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -307,16 +373,16 @@ func (r *treeRestore) await() error {
 	if err := json.NewDecoder(r.report).Decode(&r.rep); err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return criu.WithLog(fmt.Errorf("restore %s timed out after %v: criu restore was killed, and the container removed",
-				r.o.ID, r.o.Timeout), filepath.Join(r.work.Name(), restoreLog))
+				r.o.ID, r.o.Timeout), logPath(r.work.Name(), r.o.CRIU.logFile(restoreLog)))
 		}
 		return fmt.Errorf("container init died before reporting: %w", initExit(r.proc))
 	}
 	crashpoint.Hit("restore.after-report")
 	if r.rep.Error != "" {
-		if r.work == nil { // RPC: CRIU's errors go back in its answer
+		if r.work == nil || r.rep.BeforeCRIU { // RPC: CRIU's errors go back in its answer
 			return errors.New(r.rep.Error)
 		}
-		return criu.WithLog(errors.New(r.rep.Error), filepath.Join(r.work.Name(), restoreLog))
+		return criu.WithLog(errors.New(r.rep.Error), logPath(r.work.Name(), r.o.CRIU.logFile(restoreLog)))
 	}
 	return nil
 }
@@ -328,12 +394,15 @@ func (r *treeRestore) record() error {
 	if err != nil {
 		return err
 	}
-	host, err := childWithNsPid(initPid, r.rep.RootPid)
+	host, err := descendantWithNsPid(initPid, r.rep.RootPid)
 	if err != nil {
 		return err
 	}
 	if r.root, err = pidfd.Of(host); err != nil {
 		return fmt.Errorf("restored root %d: %w", host, err)
+	}
+	if r.job != nil {
+		r.job.restored(r.root.Pid, !r.o.Detach)
 	}
 	r.meta.Phase = bundle.PhaseReady
 	r.meta.RootPid, r.meta.RootNsPid, r.meta.RootStartTime = r.root.Pid, r.rep.RootPid, r.root.StartTime

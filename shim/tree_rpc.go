@@ -110,6 +110,6 @@ func (rt *Runtime) FindTree(pid int) (string, int, error) {
 	return "", 0, nil
 }
 
-// InitChild returns the host pid of the child of the init initPid whose
-// pid in the container is nsPid: a restored root, as CRIU names it.
-func InitChild(initPid, nsPid int) (int, error) { return childWithNsPid(initPid, nsPid) }
+// InitChild returns the host pid of the process below the init initPid
+// whose pid in the container is nsPid: a restored root, as CRIU names it.
+func InitChild(initPid, nsPid int) (int, error) { return descendantWithNsPid(initPid, nsPid) }

@@ -10,11 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"text/tabwriter"
+	"time"
 )
 
 // The fault-injection suite: the runtime, CRIU, or the disk fails at
@@ -422,6 +424,10 @@ func TestFaultRestore(t *testing.T) {
 		{"restore.after-meta", false, false},
 		{"restore.after-stage", false, false},
 		{"restore.after-create", false, false},
+		// libcontainer's init waits at its exec fifo, for good.
+		{"restore.after-init-start", false, false},
+		// our init runs, but was never handed the container's lock.
+		{"restore.after-exec", false, false},
 		{"restore.after-start", true, false},
 		{"restore.after-report", true, false},
 		{"restore.after-record", true, false},
@@ -489,6 +495,70 @@ func TestFaultRestore(t *testing.T) {
 	}
 }
 
+// A restore killed once its init has the container restores a tree that
+// runs on, whatever the tree does with signals. The init's report then
+// goes to a runtime that is gone; were that to raise SIGPIPE, the init
+// would forward it to the tree. The workload (Go) ignores a SIGPIPE it
+// is sent; a shell dies of it.
+func TestFaultRestoreShellTree(t *testing.T) {
+	dir := t.TempDir()
+	ticks := filepath.Join(dir, "ticks")
+	script := filepath.Join(dir, "loop.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nwhile :; do echo x >>"+ticks+"; sleep 0.05; done\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sh := exec.Command(script)
+	sh.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { sh.Wait(); close(done) }()
+	t.Cleanup(func() { sh.Process.Kill(); <-done })
+	waitGrows(t, ticks)
+	img := filepath.Join(dir, "img")
+	criuDump(t, sh.Process.Pid, img)
+	select {
+	case <-done:
+	case <-time.After(settleTime):
+		t.Fatalf("the dumped shell %d still runs", sh.Process.Pid)
+	}
+
+	e := newEnv(t)
+	id := cid("sh")
+	e.runFaulted("restore.after-start", nil, "restore", "-d", "--image-path", img, id)
+	st, said := e.settle(id)
+	if st.Status != "running" {
+		t.Fatalf("state %+v (the next command said %q): want running, CRIU restored the tree", st, said)
+	}
+	root, _ := strconv.Atoi(st.Annotations[annRootPid])
+	if root <= 0 || procState(root) == "" || procState(root) == "Z" {
+		t.Fatalf("the restored shell (root pid %q) is gone", st.Annotations[annRootPid])
+	}
+	waitGrows(t, ticks)
+	e.mustRun("delete", "--force", id)
+	e.assertNothingLeft()
+}
+
+// waitGrows waits until file has grown three times.
+func waitGrows(t *testing.T, file string) {
+	t.Helper()
+	size := func() int64 {
+		fi, err := os.Stat(file)
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	start := size()
+	eventually(t, settleTime, file+" to grow", func() error {
+		if n := size(); n < start+3*2 {
+			return fmt.Errorf("%d bytes, %d at first", n, start)
+		}
+		return nil
+	})
+}
+
 func TestFaultDelete(t *testing.T) {
 	img := makeImages(t, "-mem", "1", "-child")
 	table := newOutcomes(t, "crash point", "state after", "then")
@@ -521,6 +591,8 @@ func TestFaultCriuNsRestore(t *testing.T) {
 		running bool
 	}{
 		{"restore.after-meta", false},
+		{"restore.after-init-start", false},
+		{"restore.after-exec", false},
 		{"restore.after-start", true},
 		{"restore.after-report", true},
 		{"restore.after-record", true},

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,11 +24,37 @@ import (
 	"time"
 )
 
-const (
+// Bounds against hangs, never expectations: no test asserts how long
+// anything takes. CRIU_NS_TEST_SLOWDOWN=N multiplies them on a machine N
+// times slower than this one (tests/vm's guest, under TCG), where a
+// command that takes longer is slow, not hung (scaleBounds).
+var (
 	cmdTimeout   = 20 * time.Second // any single runtime/CRIU command
 	cleanTimeout = 10 * time.Second // a command run by a cleanup
 	pipeDelay    = 5 * time.Second  // how long stdio may stay open after exit
 	settleTime   = 15 * time.Second // processes dying, counters advancing...
+)
+
+// slowdown is CRIU_NS_TEST_SLOWDOWN (1 when unset).
+var slowdown = 1
+
+// scaleBounds multiplies the bounds by CRIU_NS_TEST_SLOWDOWN.
+func scaleBounds(env string) error {
+	if env == "" {
+		return nil
+	}
+	n, err := strconv.Atoi(env)
+	if err != nil || n < 1 || n > 100 {
+		return fmt.Errorf("CRIU_NS_TEST_SLOWDOWN=%q: want a whole number from 1 to 100", env)
+	}
+	slowdown = n
+	for _, d := range []*time.Duration{&cmdTimeout, &cleanTimeout, &pipeDelay, &settleTime} {
+		*d *= time.Duration(n)
+	}
+	return nil
+}
+
+const (
 	errPrefix    = "criu-ns-runtime: "
 	annRootPid   = "io.criu-ns-runtime.root.pid"
 	annRootNsPid = "io.criu-ns-runtime.root.ns-pid"
@@ -44,6 +71,10 @@ type env struct {
 	t    *testing.T
 	root string // --root of every runtime command of the test
 	dir  string // scratch directory of the test
+	// before is what of the run existed when the env was made: what an
+	// earlier test left is that test's failure (and TestMain's), not
+	// this one's.
+	before runState
 }
 
 // newEnv creates a fresh --root. Roots are short paths directly below
@@ -54,7 +85,8 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, root: root, dir: t.TempDir()}
+	addRunRoot(root)
+	e := &env{t: t, root: root, dir: t.TempDir(), before: currentRunState()}
 	t.Cleanup(e.cleanup)
 	return e
 }
@@ -529,23 +561,24 @@ func assertSameImages(t *testing.T, before map[string]string, dir string) {
 }
 
 // assertNothingLeft checks the root holds no container, nothing is
-// mounted below it, and no workload, runtime or criu process is left.
+// mounted below it, and no process or cgroup of the run is left that was
+// not there when the env was made.
 func (e *env) assertNothingLeft() {
 	e.t.Helper()
-	var left, cgroups []string
+	var left runState
 	deadline := time.Now().Add(settleTime)
 	for {
-		left, cgroups = leftovers(), ourCgroups()
-		if len(left)+len(cgroups) == 0 || time.Now().After(deadline) {
+		left = currentRunState().since(e.before)
+		if left.empty() || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if len(left) > 0 {
-		e.t.Errorf("processes left:\n%s", strings.Join(left, "\n"))
+	if len(left.procs) > 0 {
+		e.t.Errorf("processes left:\n%s", strings.Join(left.describeProcs(), "\n"))
 	}
-	if len(cgroups) > 0 {
-		e.t.Errorf("cgroups of this run's containers left: %q", cgroups)
+	if len(left.cgroups) > 0 {
+		e.t.Errorf("cgroups of this run's containers left: %q", left.cgroupList())
 	}
 	ids, err := e.listIDs()
 	if err != nil {
@@ -616,47 +649,134 @@ func ours(pid int) (bool, string) {
 	default:
 		return false, ""
 	}
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	cmdline := string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '}))
+	cmdline := procCmdline(pid)
 	if exe == workloadBin || strings.Contains(cmdline, baseDir) || strings.Contains(cmdline, runToken) {
 		return true, cmdline
 	}
 	return false, ""
 }
 
-// leftovers describes live processes of this run.
-func leftovers() []string {
-	var out []string
-	for _, pid := range allPids() {
+// procID names a process across pid reuse: its pid and start time.
+type procID struct{ pid, start int }
+
+// runState is what of this run exists: its live processes (by procID,
+// with their command lines) and its containers' cgroups.
+type runState struct {
+	procs   map[procID]string
+	cgroups map[string]bool
+}
+
+// currentRunState lists the run's live processes, ours() by their binary
+// and command line or by being in a cgroup of the run's containers
+// (libcontainer's init, which has neither, is found so), and the run's
+// cgroups (ourCgroups).
+func currentRunState() runState {
+	s := runState{procs: map[procID]string{}, cgroups: map[string]bool{}}
+	add := func(pid int, cmdline string) {
 		if pid == os.Getpid() || procState(pid) == "Z" {
-			continue
+			return
 		}
+		if start := statField(pid, 22); start > 0 {
+			s.procs[procID{pid, start}] = cmdline
+		}
+	}
+	for _, pid := range allPids() {
 		if ok, cmdline := ours(pid); ok {
-			out = append(out, fmt.Sprintf("  pid %d: %s", pid, cmdline))
+			add(pid, cmdline)
+		}
+	}
+	for _, cg := range ourCgroups() {
+		s.cgroups[cg] = true
+		for _, pid := range cgroupProcs(cg) {
+			add(pid, procCmdline(pid)+" (in "+cg+")")
+		}
+	}
+	return s
+}
+
+// since is what of s was not in before.
+func (s runState) since(before runState) runState {
+	out := runState{procs: map[procID]string{}, cgroups: map[string]bool{}}
+	for id, cmdline := range s.procs {
+		if _, ok := before.procs[id]; !ok {
+			out.procs[id] = cmdline
+		}
+	}
+	for cg := range s.cgroups {
+		if !before.cgroups[cg] {
+			out.cgroups[cg] = true
 		}
 	}
 	return out
 }
 
-// killLeftovers SIGKILLs, by pid, the processes leftovers() would report
-// (all started by this run) and waits a little for them to go.
-func killLeftovers() {
-	for i := 0; i < 50; i++ {
-		found := false
-		for _, pid := range allPids() {
-			if pid == os.Getpid() || procState(pid) == "Z" {
-				continue
-			}
-			if ok, _ := ours(pid); ok {
-				syscall.Kill(pid, syscall.SIGKILL)
-				found = true
+func (s runState) empty() bool { return len(s.procs)+len(s.cgroups) == 0 }
+
+func (s runState) describeProcs() []string {
+	var out []string
+	for id, cmdline := range s.procs {
+		out = append(out, fmt.Sprintf("  pid %d: %s", id.pid, cmdline))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s runState) cgroupList() []string {
+	out := slices.Collect(maps.Keys(s.cgroups))
+	slices.Sort(out)
+	return out
+}
+
+// cgroupProcs lists the processes in cgroup dir and below it.
+func cgroupProcs(dir string) []int {
+	var pids []int
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(filepath.Join(p, "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
 			}
 		}
-		if !found {
+		return nil
+	})
+	return pids
+}
+
+func procCmdline(pid int) string {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return string(bytes.ReplaceAll(bytes.TrimRight(b, "\x00"), []byte{0}, []byte{' '}))
+}
+
+// killLeftovers SIGKILLs, by pid, the run's processes (currentRunState:
+// all started by this run) and waits a little for them to go.
+func killLeftovers() {
+	for i := 0; i < 50*slowdown; i++ {
+		procs := currentRunState().procs
+		if len(procs) == 0 {
 			return
+		}
+		for id := range procs {
+			// The start time makes sure the pid is still the same
+			// process; it cannot be reused before it is reaped.
+			if statField(id.pid, 22) == id.start {
+				syscall.Kill(id.pid, syscall.SIGKILL)
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// runRoots holds the names the runtime gives the cgroup parents of this
+// run's roots (/criu-ns-runtime/<hash of the root>), so that ourCgroups
+// need not walk those of every other root on the machine.
+var runRoots sync.Map
+
+func addRunRoot(root string) {
+	sum := sha256.Sum256([]byte(root))
+	runRoots.Store(hex.EncodeToString(sum[:4]), true)
 }
 
 // ourCgroups lists cgroup directories (four levels deep at most) named
@@ -672,6 +792,9 @@ func ourCgroups() []string {
 		if strings.Contains(d.Name(), runToken) {
 			out = append(out, p)
 			return filepath.SkipDir
+		}
+		if _, ours := runRoots.Load(d.Name()); !ours && filepath.Base(filepath.Dir(p)) == "criu-ns-runtime" {
+			return filepath.SkipDir // another root's containers
 		}
 		if strings.Count(strings.TrimPrefix(p, top), "/") >= 4 {
 			return filepath.SkipDir

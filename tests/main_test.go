@@ -15,9 +15,17 @@
 //	                                          fault-injection suite
 //	CRIU_NS_TEST_TMPDIR=DIR                   where temporary directories go
 //	                                          (default /var/tmp)
+//	CRIU_NS_TEST_SLOWDOWN=N                   the machine is N times slower
+//	                                          than usual (tests/vm: TCG):
+//	                                          every bound on a wait is N
+//	                                          times longer
 //	CRIU_NS_TEST_REQUIRE_SOFT_DIRTY=1         a kernel without soft-dirty
 //	                                          tracking fails the tests that
 //	                                          need it (tests/vm's guest has it)
+//
+// Each test fails on what it leaves behind (assertNothingLeft); whatever
+// of the run is still left once every test has cleaned up fails the
+// suite as a whole, even if every test passed.
 package tests
 
 import (
@@ -56,6 +64,9 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	if os.Geteuid() != 0 {
 		fatalf("the integration tests must run as root (euid is %d); nothing was tested", os.Geteuid())
+	}
+	if err := scaleBounds(os.Getenv("CRIU_NS_TEST_SLOWDOWN")); err != nil {
+		fatalf("%v", err)
 	}
 	var err error
 	if criuBin, err = findCriu(); err != nil {
@@ -120,14 +131,46 @@ func runMain(m *testing.M) int {
 		return m.Run()
 	}()
 
-	killLeftovers()
-	removeCgroups()
+	if !checkRunLeftNothing() {
+		code = 1
+	}
 	if code == 0 || os.Getenv("CRIU_NS_TEST_KEEP") == "" {
 		os.RemoveAll(baseDir)
 	} else {
 		fmt.Fprintf(os.Stderr, "tests: kept %s\n", baseDir)
 	}
 	return code
+}
+
+// checkRunLeftNothing says, loudly, what of the run is left once every
+// test's cleanup has run, then kills and removes it: a leak no test
+// caught still fails the suite.
+func checkRunLeftNothing() bool {
+	var left runState
+	deadline := time.Now().Add(settleTime)
+	for {
+		left = currentRunState()
+		if left.empty() || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	killLeftovers()
+	removeCgroups()
+	if left.empty() {
+		return true
+	}
+	fmt.Fprintf(os.Stderr, "tests: FAIL: the run left processes and cgroups behind after every test had cleaned up:\n")
+	for _, p := range left.describeProcs() {
+		fmt.Fprintln(os.Stderr, p)
+	}
+	for _, cg := range left.cgroupList() {
+		fmt.Fprintln(os.Stderr, "  cgroup", cg)
+	}
+	if still := currentRunState(); !still.empty() {
+		fmt.Fprintf(os.Stderr, "tests: even killing and removing them left %d processes and cgroups %q\n", len(still.procs), still.cgroupList())
+	}
+	return false
 }
 
 func fatalf(format string, args ...any) {

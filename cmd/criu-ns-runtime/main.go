@@ -23,6 +23,7 @@ import (
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/criuns"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criurpc"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/migrate"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/nsinit"
 	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
 )
@@ -44,11 +45,16 @@ func init() {
 
 func main() {
 	switch {
+	case migrate.IsHook():
+		// CRIU runs us as a migration's action script.
+		os.Exit(migrate.RunHook())
 	case len(os.Args) > 1 && os.Args[1] == "nsinit":
 		nsinit.Main()
 	case len(os.Args) > 1 && os.Args[1] == criurpc.RelayArg:
 		// criu-ns swrk mode's relay inside a container (criuns/swrk).
 		criurpc.RelayMain(os.Args[2:])
+	case len(os.Args) > 1 && os.Args[1] == nsinit.JobHostArg:
+		nsinit.JobHostMain()
 	case filepath.Base(os.Args[0]) == "criu-ns":
 		os.Exit(criuns.Main(os.Args[1:], criunsEnv()))
 	}
@@ -74,6 +80,7 @@ func newApp() *cli.App {
 			killCommand, deleteCommand, checkCommand, criuCommand,
 			createCommand, startCommand, runCommand, execCommand, pauseCommand, resumeCommand,
 			updateCommand, featuresCommand, specCommand, janitorCommand,
+			migrateCommand, receiveCommand, receiveJanitorCommand,
 		},
 		HideHelpCommand: true,
 		CommandNotFound: func(c *cli.Context, cmd string) {

@@ -87,6 +87,47 @@ type DumpOpts struct {
 	// dumped, so a later dump can take the pages not written since from
 	// this one (CRIU's --track-mem; a pre-dump always does).
 	TrackMem bool
+	// Remote says where the memory goes in a migration; nil: into the
+	// images, as usual.
+	Remote *RemoteMemory
+	// Hook runs at each stage of the dump (CRIU's --action-script): a
+	// migration's post-dump hook.
+	Hook string
+	// LeaveStopped leaves the tree stopped, not dead, once the dump (and
+	// the serving of its lazy pages) is done.
+	LeaveStopped bool
+}
+
+// RemoteMemory sends a dump's memory over a socket CRIU inherits
+// (--ps-socket) instead of into the images (see internal/migrate).
+type RemoteMemory struct {
+	Socket int // the socket's descriptor in CRIU
+	// Lazy serves the pages from the frozen tree after the dump, on
+	// request of a lazy-pages daemon (post-copy); otherwise they are
+	// streamed to a page server during the dump.
+	Lazy bool
+	// PrevImagesDir is the previous pre-dump's directory, relative to
+	// the images dir (pre-copy); it turns on memory tracking.
+	PrevImagesDir string
+	TrackMem      bool
+}
+
+func (r *RemoteMemory) args() []string {
+	if r == nil {
+		return nil
+	}
+	a := []string{"--page-server"}
+	if r.Lazy {
+		a = []string{"--lazy-pages"}
+	}
+	a = append(a, "--ps-socket", strconv.Itoa(r.Socket))
+	if r.PrevImagesDir != "" {
+		a = append(a, "--prev-images-dir", r.PrevImagesDir)
+	}
+	if r.TrackMem {
+		a = append(a, "--track-mem")
+	}
+	return a
 }
 
 // Args is the dump command line.
@@ -105,6 +146,13 @@ func (o DumpOpts) Args() []string {
 	if o.TrackMem {
 		a = append(a, "--track-mem")
 	}
+	a = append(a, o.Remote.args()...)
+	if o.Hook != "" {
+		a = append(a, "--action-script", o.Hook)
+	}
+	if o.LeaveStopped {
+		a = append(a, "--leave-stopped")
+	}
 	return append(a, o.Extra...)
 }
 
@@ -113,4 +161,18 @@ func (o DumpOpts) Args() []string {
 func LazyPagesArgs(c Common) []string {
 	c.TCPEstablished, c.ExtUnixSk, c.FileLocks, c.ShellJob = false, false, false, false
 	return append([]string{"lazy-pages"}, c.args()...)
+}
+
+// PageServerArgs is the command line of the page server that stores a
+// migration's memory on the destination, reading it from the socket it
+// inherits as fd socket. prev, if set, is the previous pre-dump's
+// directory, relative to the images dir: CRIU links it as "parent".
+func PageServerArgs(c Common, socket int, prev string) []string {
+	c.TCPEstablished, c.ExtUnixSk, c.FileLocks, c.ShellJob = false, false, false, false
+	a := append([]string{"page-server"}, c.args()...)
+	a = append(a, "--ps-socket", strconv.Itoa(socket))
+	if prev != "" {
+		a = append(a, "--prev-images-dir", prev)
+	}
+	return a
 }

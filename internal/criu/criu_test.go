@@ -49,6 +49,30 @@ func TestDumpArgs(t *testing.T) {
 	}
 }
 
+func TestMigrationArgs(t *testing.T) {
+	for _, tc := range []struct {
+		opts DumpOpts
+		want string
+	}{
+		{DumpOpts{Common: Common{ImagesDir: "/i"}, Tree: 5, Hook: "/hook"},
+			"dump -t 5 -D /i --action-script /hook"},
+		{DumpOpts{Common: Common{ImagesDir: "/i"}, Tree: 5, Remote: &RemoteMemory{Socket: 5, PrevImagesDir: "pre-2", TrackMem: true}, Hook: "/hook"},
+			"dump -t 5 -D /i --page-server --ps-socket 5 --prev-images-dir pre-2 --track-mem --action-script /hook"},
+		{DumpOpts{Common: Common{ImagesDir: "/i"}, Tree: 5, Remote: &RemoteMemory{Socket: 5, Lazy: true}, Hook: "/hook", LeaveStopped: true},
+			"dump -t 5 -D /i --lazy-pages --ps-socket 5 --action-script /hook --leave-stopped"},
+		{DumpOpts{Common: Common{ImagesDir: "/i", Extra: []string{"-x"}}, Tree: 5, PreDump: true, Remote: &RemoteMemory{Socket: 5, PrevImagesDir: "../pre-1", TrackMem: true}},
+			"pre-dump -t 5 -D /i --page-server --ps-socket 5 --prev-images-dir ../pre-1 --track-mem -x"},
+	} {
+		if got := strings.Join(tc.opts.Args(), " "); got != tc.want {
+			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
+	}
+	got := strings.Join(PageServerArgs(Common{ImagesDir: "/d", WorkDir: "/w", LogFile: "ps.log", TCPEstablished: true}, 3, "pre-2"), " ")
+	if want := "page-server -D /d -W /w -o ps.log --ps-socket 3 --prev-images-dir pre-2"; got != want {
+		t.Errorf("page server: got %s, want %s", got, want)
+	}
+}
+
 func TestLazyPagesArgs(t *testing.T) {
 	got := strings.Join(LazyPagesArgs(Common{ImagesDir: "/i", WorkDir: "/w", LogFile: "lazy-pages.log", ShellJob: true}), " ")
 	if want := "lazy-pages -D /i -W /w -o lazy-pages.log"; got != want {

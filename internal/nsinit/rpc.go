@@ -18,7 +18,7 @@ const RPCFd = DirFds
 // the proxy and `criu swrk` (package criurpc), so CRIU, in the container's
 // namespaces, finds the client's descriptors in the init. It returns the
 // restored root's pid from CRIU's answer.
-func restoreRPC(cfg *Config) (int, error) {
+func restoreRPC(cfg *Config) (root, lazy int, err error) {
 	// CRIU gets exactly what the relay hands it: not the report pipe,
 	// not the container's directory.
 	criurpc.CloseOnExecAll()
@@ -34,16 +34,16 @@ func restoreRPC(cfg *Config) (int, error) {
 	})
 	switch {
 	case err != nil:
-		return 0, err
+		return 0, 0, err
 	case resp == nil:
-		return 0, errors.New("criu swrk ended without answering the restore")
+		return 0, 0, errors.New("criu swrk ended without answering the restore")
 	case !resp.GetSuccess():
 		if msg := resp.GetCrErrmsg(); msg != "" {
-			return 0, fmt.Errorf("criu restore failed: %s", msg)
+			return 0, 0, fmt.Errorf("criu restore failed: %s", msg)
 		}
-		return 0, errors.New("criu restore failed")
+		return 0, 0, errors.New("criu restore failed")
 	case resp.GetType() != rpc.CriuReqType_RESTORE || resp.GetRestore().GetPid() <= 0:
-		return 0, fmt.Errorf("criu swrk answered the restore with %s and no pid", resp.GetType())
+		return 0, 0, fmt.Errorf("criu swrk answered the restore with %s and no pid", resp.GetType())
 	}
-	return int(resp.GetRestore().GetPid()), nil
+	return int(resp.GetRestore().GetPid()), 0, nil
 }

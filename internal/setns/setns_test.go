@@ -3,9 +3,13 @@ package setns
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/pidfd"
 )
@@ -102,5 +106,52 @@ func TestCancel(t *testing.T) {
 	st, _ := run(t, o, 200*time.Millisecond, "trap '' ALRM; sleep 30; exit 0")
 	if st.Signal != 9 {
 		t.Errorf("status %v, want killed by SIGKILL", st)
+	}
+}
+
+// TestSpawn: the spawned command outlives setns-spawn, in a process group
+// of its first child's making, and is adopted by the namespace's reaper
+// (the test, a subreaper, stands in for a container's init).
+func TestSpawn(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	out := filepath.Join(t.TempDir(), "stat")
+	cmd, err := Spawn(target(t), nil, nil, []string{"OUT=" + out}, "/bin/sh", "-c",
+		`read -r stat </proc/self/stat; echo "$stat" >"$OUT.tmp"; mv "$OUT.tmp" "$OUT"; exec sleep 60`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Run()
+	cmd.Close()
+	if err != nil {
+		t.Fatalf("setns-spawn: %v", err)
+	}
+	var fields []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if b, err := os.ReadFile(out); err == nil {
+			fields = strings.Fields(string(b))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the spawned command never ran")
+		}
+	}
+	pid, _ := strconv.Atoi(fields[0])
+	defer func() { unix.Kill(pid, unix.SIGKILL); unix.Wait4(pid, nil, 0, nil) }()
+	pgid, _ := strconv.Atoi(fields[4])
+	if pgid == pid || pgid == unix.Getpgrp() {
+		t.Errorf("the spawned command is in process group %d (its pid %d, ours %d): want its first child's", pgid, pid, unix.Getpgrp())
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		b, _ := os.ReadFile("/proc/" + fields[0] + "/stat")
+		f := strings.Fields(string(b))
+		if len(f) > 3 && f[3] == strconv.Itoa(os.Getpid()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the spawned command's parent is %v, want the reaper %d", f, os.Getpid())
+		}
 	}
 }

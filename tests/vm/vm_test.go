@@ -239,6 +239,9 @@ func TestIntegrationInGuest(t *testing.T) {
 		"-e", "CRIU_NS_WORKLOAD=" + workload,
 		// The suite's --roots need a tmpfs: mkfifo fails on 9p.
 		"-e", "CRIU_NS_TEST_TMPDIR=/tmp",
+		// TCG is about 7 times slower than the host: the suite's bounds
+		// on waits grow to match.
+		"-e", "CRIU_NS_TEST_SLOWDOWN=8",
 		// This kernel has soft-dirty tracking: tests that need it must
 		// fail if it is missing.
 		"-e", "CRIU_NS_TEST_REQUIRE_SOFT_DIRTY=1",

@@ -14,18 +14,35 @@
 //	               transparent huge page) with the next generation of the
 //	               pattern (SIGUSR1 then verifies that generation there),
 //	               and write "dirtied N" (N: the generation) to -status
+//	-echo          an interactive program, for shell jobs: print "echo: LINE"
+//	               for every line read from stdin, "echo: SIGINT" on SIGINT,
+//	               "echo: winch ROWSxCOLS" (stdin's window size) on SIGWINCH;
+//	               exit N on the line "exit N", 0 at the end of stdin
+//	-exit-after D  exit 5 once D has passed since it started (a tree
+//	               restored after that ends as soon as it runs)
+//	-tcp ADDR      keep a TCP connection to ADDR (from -tcp-from, if given):
+//	               every 50ms send an 8-byte sequence number and expect it
+//	               echoed; on any error exit 3 (the connection broke)
 //
 // SIGTERM makes the process exit 42, SIGUSR2 exit 43.
 package main
 
 import (
+	"bufio"
+	"encoding/binary"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const counterWidth = 20 // digits written at offset 0, then '\n'
@@ -37,7 +54,14 @@ func main() {
 	child := flag.Bool("child", false, "start a child copy of this program")
 	dirtyPct := flag.Int("dirty", 0, "percent of the -mem pages SIGHUP rewrites")
 	isChild := flag.Bool("is-child", false, "internal: run as the child")
+	echo := flag.Bool("echo", false, "echo stdin's lines, report SIGINT and SIGWINCH")
+	exitAfter := flag.Duration("exit-after", 0, "exit 5 once this has passed since the start")
+	tcpPeer := flag.String("tcp", "", "echo peer to keep a connection to")
+	tcpFrom := flag.String("tcp-from", "", "local address of the -tcp connection")
 	flag.Parse()
+	if *exitAfter > 0 {
+		time.AfterFunc(*exitAfter, func() { os.Exit(5) })
+	}
 
 	if *isChild {
 		runChild()
@@ -48,6 +72,10 @@ func main() {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGUSR2)
 	if *dirtyPct > 0 {
 		signal.Notify(sigs, syscall.SIGHUP)
+	}
+	if *echo {
+		signal.Notify(sigs, syscall.SIGINT, syscall.SIGWINCH)
+		go echoLines()
 	}
 
 	var buf []uint64
@@ -69,6 +97,14 @@ func main() {
 			fatal(err)
 		}
 		go cmd.Wait() //nolint:errcheck // reap it whenever it ends
+	}
+
+	if *tcpPeer != "" {
+		conn, err := dialFrom(*tcpPeer, *tcpFrom)
+		if err != nil {
+			fatal(err)
+		}
+		go echoLoop(conn)
 	}
 
 	// "ready" in the status file says the memory is touched and the child
@@ -114,6 +150,15 @@ func main() {
 			os.Exit(42)
 		case syscall.SIGUSR2:
 			os.Exit(43)
+		case syscall.SIGINT:
+			fmt.Println("echo: SIGINT")
+		case syscall.SIGWINCH:
+			ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ)
+			if err != nil {
+				fmt.Println("echo: winch", err)
+			} else {
+				fmt.Printf("echo: winch %dx%d\n", ws.Row, ws.Col)
+			}
 		case syscall.SIGUSR1:
 			res := "ok"
 			for i := range buf {
@@ -136,6 +181,20 @@ func main() {
 	}
 }
 
+// echoLines prints back what it reads and exits at "exit N" or EOF.
+func echoLines() {
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		fmt.Println("echo:", line)
+		if n, ok := strings.CutPrefix(line, "exit "); ok {
+			code, _ := strconv.Atoi(n)
+			os.Exit(code)
+		}
+	}
+	os.Exit(0)
+}
+
 // pattern is the value word i of the -mem buffer must hold.
 func pattern(i int) uint64 {
 	x := uint64(i)*0x9e3779b97f4a7c15 + 0x5851f42d4c957f2d
@@ -152,6 +211,30 @@ const wordsPerPage = 4096 / 8
 // rewrites: the first pct percent of its pages.
 func dirtied(i, n, pct int) bool {
 	return i/wordsPerPage < n/wordsPerPage*pct/100
+}
+
+func dialFrom(peer, from string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	return d.Dial("tcp", peer)
+}
+
+// echoLoop sends sequence numbers and checks the echoes; a broken
+// connection ends the program with status 3.
+func echoLoop(conn net.Conn) {
+	var out, in [8]byte
+	for seq := uint64(1); ; seq++ {
+		binary.BigEndian.PutUint64(out[:], seq)
+		if _, err := conn.Write(out[:]); err != nil {
+			os.Exit(3)
+		}
+		if _, err := io.ReadFull(conn, in[:]); err != nil || in != out {
+			os.Exit(3)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // runChild loops until its parent is gone (it is then re-parented).
