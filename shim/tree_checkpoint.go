@@ -336,7 +336,10 @@ func (rt *Runtime) finishCheckpoint(c *container, j *checkpointJournal, status *
 // treeEnded says whether the restored tree of c is gone.
 func (rt *Runtime) treeEnded(c *container) bool {
 	if c.meta.RootStartTime != 0 {
-		return !c.root().Alive()
+		// A root CRIU sent SIGKILL to just before it was killed itself
+		// has not ended yet, but will.
+		root := c.root()
+		return !root.Alive() || root.Dying()
 	}
 	p, err := c.init() // an older meta.json: the init lives as long as the tree
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -77,6 +78,27 @@ func (r Ref) Alive() bool {
 	}
 	p.Close()
 	return true
+}
+
+// Dying says whether the process r names has a SIGKILL pending: it has
+// not ended yet, but nothing can keep it from ending. (A tree CRIU was
+// ending when it was killed is in this state for a moment.)
+func (r Ref) Dying() bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(r.Pid) + "/status")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		key, value, _ := strings.Cut(line, ":")
+		if key != "SigPnd" && key != "ShdPnd" {
+			continue
+		}
+		mask, err := strconv.ParseUint(strings.TrimSpace(value), 16, 64)
+		if err == nil && mask&(1<<(unix.SIGKILL-1)) != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Fd is the pidfd, for setns(2); it stays owned by p.
