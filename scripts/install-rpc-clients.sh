@@ -2,8 +2,8 @@
 # Installs the CRIU RPC clients the integration tests drive criu-ns swrk
 # mode with, idempotently (root):
 #   - pycriu and libcriu, built by CRIU's own `make lib` in the CRIU source
-#     tree scripts/install-criu.sh builds from (fetched here the same way if
-#     that script found a working CRIU and never needed it): protoc
+#     tree scripts/install-criu.sh keeps (even when it found a working CRIU
+#     and built none): protoc
 #     generates pycriu's rpc_pb2.py, and lib/c/libcriu.a is built;
 #   - Debian's protoc, protobuf-c, python3-protobuf (for /usr/bin/python3,
 #     Debian's python) and gcc.
@@ -12,7 +12,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 # The version, checksum and build dependencies are install-criu.sh's.
-eval "$(grep -E '^(CRIU_VERSION|CRIU_DEB_VERSION|CRIU_SHA256|SRC_LIST)=' "$here/install-criu.sh")"
+eval "$(grep -E '^CRIU_VERSION=' "$here/install-criu.sh")"
 eval "$(sed -n '/^BUILD_DEPS=(/,/)/p' "$here/install-criu.sh")"
 CACHE=${CACHE:-/var/cache/criu-ns-runtime}
 BUILD_DIR=${BUILD_DIR:-$CACHE/criu-build}
@@ -37,31 +37,8 @@ log "installing build dependencies"
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${BUILD_DEPS[@]}" python3 >/dev/null
 
-if [ ! -f "$SRC/Makefile" ]; then
-	# install-criu.sh kept a working system CRIU: fetch the source it
-	# would have built, exactly as it does.
-	if [ ! -f "$SRC_LIST" ]; then
-		cat >"$SRC_LIST" <<SRCLIST
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRCLIST
-		apt-get update -qq
-	fi
-	mkdir -p "$BUILD_DIR"
-	cd "$BUILD_DIR"
-	tarball=criu_${CRIU_VERSION}.orig.tar.xz
-	if [ ! -f "$tarball" ] || ! echo "$CRIU_SHA256  $tarball" | sha256sum -c --status; then
-		rm -f "$tarball"
-		log "downloading criu $CRIU_DEB_VERSION source"
-		apt-get source --download-only "criu=$CRIU_DEB_VERSION" >/dev/null 2>&1 || true
-	fi
-	echo "$CRIU_SHA256  $tarball" | sha256sum -c --status ||
-		{ log "$tarball missing or its sha256 is not $CRIU_SHA256"; exit 1; }
-	tar -xJf "$tarball"
-fi
+# install-criu.sh keeps CRIU's source tree, a system CRIU or not.
+[ -f "$SRC/Makefile" ] || { log "CRIU's source tree $SRC is missing (scripts/install-criu.sh keeps it)"; exit 1; }
 
 log "building pycriu and libcriu (make lib) in $SRC"
 make -C "$SRC" -j"$(nproc)" lib >"$BUILD_DIR/lib-build.log" 2>&1 ||
