@@ -11,7 +11,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-# The version, checksum and build dependencies are install-criu.sh's.
+# The version and build dependencies are install-criu.sh's.
 eval "$(grep -E '^CRIU_VERSION=' "$here/install-criu.sh")"
 eval "$(sed -n '/^BUILD_DEPS=(/,/)/p' "$here/install-criu.sh")"
 CACHE=${CACHE:-/var/cache/criu-ns-runtime}
