@@ -47,6 +47,7 @@ const (
 // Task states in a core image (CRIU's compel task states).
 const (
 	taskAlive   = 1
+	taskDead    = 2 // a zombie: its core has a task state only
 	taskStopped = 3
 )
 
@@ -187,7 +188,9 @@ func (d *imageDir) checkTask(task *pstree.PstreeEntry) error {
 		return err
 	}
 	for _, tid := range task.GetThreads() {
-		if tid != pid {
+		// A zombie has no threads to restore: CRIU writes whatever its
+		// thread list held (not always its pid) and never reads it.
+		if tid != pid && leader.GetTc().GetTaskState() != taskDead {
 			if _, err := d.core(tid, false); err != nil {
 				return err
 			}
@@ -221,7 +224,8 @@ func (d *imageDir) core(tid uint32, leader bool) (*criucore.CoreEntry, error) {
 	if leader && core.GetTc() == nil {
 		return nil, d.fail(name, "has no task state: the image is corrupt")
 	}
-	if core.GetThreadCore() == nil {
+	zombie := leader && core.GetTc().GetTaskState() == taskDead
+	if core.GetThreadCore() == nil && !zombie {
 		return nil, d.fail(name, "has no thread state: the image is corrupt")
 	}
 	return core, nil

@@ -71,7 +71,18 @@ func run(m *testing.M) int {
 // ready.
 func sleeper(spec string) {
 	mib, ready, _ := strings.Cut(spec, ":")
+	ready, zombie := strings.CutSuffix(ready, ":zombie")
 	n, _ := strconv.Atoi(mib)
+	if zombie {
+		// A child that has exited and that we never reap.
+		pid, err := syscall.ForkExec("/bin/true", []string{"true"}, &syscall.ProcAttr{})
+		if err != nil {
+			os.Exit(1)
+		}
+		for !isZombie(pid) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	buf := make([]byte, n<<20)
 	for i := range buf {
 		buf[i] = byte(i)
@@ -92,8 +103,17 @@ func sleeper(spec string) {
 	}
 }
 
+func isZombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	i := strings.LastIndexByte(string(b), ')')
+	return err == nil && i > 0 && strings.HasPrefix(string(b[i+1:]), " Z")
+}
+
 // dumpSleeper dumps (and so ends) a sleeper holding mib MiB into dir.
-func dumpSleeper(dir string, mib int) (string, error) {
+func dumpSleeper(dir string, mib int) (string, error) { return dumpTree(dir, mib, false) }
+
+// dumpTree is dumpSleeper whose sleeper may have a zombie child.
+func dumpTree(dir string, mib int, zombie bool) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -103,7 +123,11 @@ func dumpSleeper(dir string, mib int) (string, error) {
 	}
 	ready := filepath.Join(filepath.Dir(dir), filepath.Base(dir)+".ready")
 	cmd := exec.Command(self)
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d:%s", sleeperEnv, mib, ready))
+	spec := fmt.Sprintf("%s=%d:%s", sleeperEnv, mib, ready)
+	if zombie {
+		spec += ":zombie"
+	}
+	cmd.Env = append(os.Environ(), spec)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return "", err
@@ -324,6 +348,18 @@ func preDumpOf(t *testing.T, src string) string {
 
 // A pre-dump is never restored from, but lends its pages to the dump made
 // with it as its parent.
+// A zombie's core image has a task state and no thread state (CRIU's
+// dump_one_zombie): a tree with an unreaped child is no corrupt image.
+func TestZombiePasses(t *testing.T) {
+	dir, err := dumpTree(filepath.Join(t.TempDir(), "zombie"), 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(dir); err != nil {
+		t.Fatalf("a dump of a tree holding a zombie fails the check: %v", err)
+	}
+}
+
 func TestPreDumpParent(t *testing.T) {
 	fx := facts(t, fixture)
 	pre := preDumpOf(t, fixture)
