@@ -39,6 +39,9 @@ type config struct {
 	smoke    bool
 	only     string
 	keep     bool
+	peers    string // require, auto or off: see peerReady
+	criuNsPy string // CRIU's Python criu-ns script
+	runc     string
 }
 
 func main() {
@@ -72,6 +75,9 @@ func main() {
 	flag.StringVar(&c.only, "only", "", "run only this part: migrate (and the images it needs)")
 	flag.BoolVar(&c.smoke, "smoke", false, "tiny run: few pairs, small tree only, no 500-container or big-memory parts")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
+	flag.StringVar(&c.peers, "peers", "", "the peers' rows: require (a missing peer fails the run), auto (left out if missing) or off (default: require; -smoke: auto)")
+	flag.StringVar(&c.criuNsPy, "criu-ns-py", "/var/cache/criu-ns-runtime/criu-build/criu-4.1.1/scripts/criu-ns", "CRIU's Python criu-ns script (scripts/install-criu.sh unpacks it)")
+	flag.StringVar(&c.runc, "runc", "/usr/sbin/runc", "runc to compare bundle containers with (Debian's 1.1.5: scripts/install-e2e-deps.sh)")
 	flag.Parse()
 	def := func(v *int, full, smoke int) {
 		if *v == 0 {
@@ -85,6 +91,16 @@ func main() {
 	def(&c.scaleN, 20, 5)
 	def(&c.rounds, 5, 1)
 	def(&c.many, 500, 5)
+	if c.peers == "" {
+		c.peers = "require"
+		if c.smoke {
+			c.peers = "auto"
+		}
+	}
+	if c.peers != "require" && c.peers != "auto" && c.peers != "off" {
+		fmt.Fprintf(os.Stderr, "bench: -peers %q: want require, auto or off\n", c.peers)
+		os.Exit(2)
+	}
 	if err := run(&c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

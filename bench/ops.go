@@ -30,6 +30,8 @@ type Results struct {
 	Scale      []*Scale
 	Queries    []*Query
 	Migrations []*Migration
+	Peers      []*Op            // floor: the peer; ratio: ours/the peer's
+	PeerNotes  []string         // peers left out, and why
 	RSS        map[string]int64 // peak RSS (KiB) of each runtime command
 }
 
@@ -114,6 +116,14 @@ func (b *bench) all() error {
 	host, _ := os.Hostname()
 	b.res = Results{Date: time.Now().UTC().Format(time.RFC3339), Host: host, Smoke: b.c.smoke,
 		Pairs: b.c.pairs, Warmup: b.c.warmup, LoadAvg: []string{loadavg()}}
+	if b.c.peers == "require" && b.c.only == "" {
+		// Fail before the long parts, not after them.
+		for _, p := range []peer{b.criuNsPy(), b.runcPeer()} {
+			if m := p.missing(); m != "" {
+				return fmt.Errorf("%s", m)
+			}
+		}
+	}
 	if err := b.buildWorkload(); err != nil {
 		return err
 	}
@@ -160,6 +170,12 @@ func (b *bench) all() error {
 		lazyImg = b.images["1GiB"]
 	}
 	if err := b.lazyPairs(lazyImg); err != nil {
+		return err
+	}
+	if err := b.criuNsPeers(b.images["small"]); err != nil {
+		return err
+	}
+	if err := b.bundlePeers(); err != nil {
 		return err
 	}
 	if err := b.scale(b.images["small"]); err != nil {

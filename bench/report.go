@@ -79,6 +79,18 @@ func (b *bench) markdown() string {
 		w("| total (ms, median of rounds) | %.1f | %.1f | %.3f× |\n", sc.FloorTotalMed, sc.RtTotalMed, sc.TotalRatioMed)
 		w("| per restore (ms, median) | %.1f | %.1f | %.3f× |\n\n", sc.FloorEachMed, sc.RtEachMed, sc.EachRatio)
 	}
+	if len(r.Peers) > 0 || len(r.PeerNotes) > 0 {
+		w("## Against peers (same run, alternately)\n\n")
+		w("The same job done by the tool a user would otherwise run; the ratio is the median of the per-pair ours/peer ratios (below 1: we are faster).\n\n")
+		w("| operation | workload | peer | peer (ms) | criu-ns-runtime (ms) | ratio |\n|---|---|---|---:|---:|---:|\n")
+		for _, o := range r.Peers {
+			w("| %s | %s | %s | %.1f | %.1f | %.3f× |\n", o.Name, o.Workload, peerName(o), o.FloorMed, o.RuntimeMed, o.RatioMed)
+		}
+		for _, n := range r.PeerNotes {
+			w("\n**%s**\n", n)
+		}
+		w("\n")
+	}
 	if len(r.Queries) > 0 {
 		w("## Queries with %d running containers in --root\n\n", r.Queries[0].Containers)
 		w("| command | median (ms) | p90 (ms) | max (ms) | target | met |\n|---|---:|---:|---:|---:|---|\n")
@@ -136,7 +148,7 @@ func (b *bench) markdown() string {
 	}
 	w("\n## Commands\n\n")
 	seen := map[string]bool{}
-	for _, o := range append(append([]*Op{}, r.Ops...), r.Lazy) {
+	for _, o := range append(append(append([]*Op{}, r.Ops...), r.Lazy), r.Peers...) {
 		if o == nil || seen[o.Name] {
 			continue
 		}
@@ -154,6 +166,14 @@ func (b *bench) markdown() string {
 	w("The `restore vs init-floor` row times bare CRIU under a pid 1 that stays instead.\n")
 	w("\n![ratios](ratios.png)\n")
 	return s.String()
+}
+
+// peerName is the tool a peer row compares with.
+func peerName(o *Op) string {
+	if strings.HasPrefix(o.Name, "bundle") {
+		return "runc 1.1.5"
+	}
+	return "Python criu-ns"
 }
 
 func last(v []string) string {
@@ -178,6 +198,11 @@ func (b *bench) bars() []bar {
 	}
 	for _, sc := range b.res.Scale {
 		bs = append(bs, bar{label: fmt.Sprintf("%dX TOTAL", sc.N), sub: "SMALL", v: sc.TotalRatioMed})
+	}
+	for _, o := range b.res.Peers {
+		label := map[string]string{"criu-ns restore -d --pidfile": "VS PY RESTORE", "criu-ns dump": "VS PY DUMP",
+			"bundle checkpoint": "VS RUNC CKPT", "bundle restore -d": "VS RUNC RESTORE"}[o.Name]
+		bs = append(bs, bar{label: label, sub: strings.ToUpper(o.Workload), v: o.RatioMed})
 	}
 	return bs
 }
