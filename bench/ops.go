@@ -32,6 +32,7 @@ type Results struct {
 	Migrations []*Migration
 	Peers      []*Op            // floor: the peer; ratio: ours/the peer's
 	PeerNotes  []string         // peers left out, and why
+	KdatCache  string           // whether CRIU could keep its kernel-probe cache (kdatCache)
 	RSS        map[string]int64 // peak RSS (KiB) of each runtime command
 }
 
@@ -115,7 +116,7 @@ func (b *bench) all() error {
 	b.t0 = time.Now()
 	host, _ := os.Hostname()
 	b.res = Results{Date: time.Now().UTC().Format(time.RFC3339), Host: host, Smoke: b.c.smoke,
-		Pairs: b.c.pairs, Warmup: b.c.warmup, LoadAvg: []string{loadavg()}}
+		Pairs: b.c.pairs, Warmup: b.c.warmup, LoadAvg: []string{loadavg()}, KdatCache: kdatCache()}
 	if b.c.peers == "require" && b.c.only == "" {
 		// Fail before the long parts, not after them.
 		for _, p := range []peer{b.criuNsPy(), b.runcPeer()} {
@@ -649,4 +650,22 @@ func target(op, workload string) float64 {
 		return 1.03
 	}
 	return 0
+}
+
+// kdatCache says whether CRIU runs here with its cache of kernel probes
+// (/run/criu.kdat). Without it every CRIU run probes again, iptables runs
+// included: about 60 ms of a small restore on the benchmark's machine,
+// in the floor and the runtime alike. A CRIU killed while saving the
+// cache leaves criu.kdat.tmp behind, and CRIU 4.1.1 then never saves it
+// again (it creates the temporary file with O_EXCL) until reboot.
+func kdatCache() string {
+	_, err := os.Stat("/run/criu.kdat")
+	tmp, tmpErr := os.Stat("/run/criu.kdat.tmp")
+	switch {
+	case err == nil:
+		return "present"
+	case tmpErr == nil:
+		return fmt.Sprintf("absent, and CRIU cannot save it: a stale /run/criu.kdat.tmp (from %s) is in the way, so every CRIU run probes the kernel again", tmp.ModTime().UTC().Format(time.RFC3339))
+	}
+	return "absent"
 }

@@ -48,6 +48,9 @@ func (b *bench) markdown() string {
 	if r.Smoke {
 		w(" — **smoke run**: numbers mean nothing")
 	}
+	if r.KdatCache != "" {
+		w("\n\nCRIU's kdat cache (/run/criu.kdat): %s.", r.KdatCache)
+	}
 	w("\n\nEach row runs the floor (bare CRIU in the same kind of namespaces) and the runtime alternately; ")
 	w("times are medians in ms, the ratio is the median of the per-pair runtime/floor ratios. Not a test: targets are only reported.\n\n")
 	w("| operation | workload | floor (ms) | runtime (ms) | ratio | target | met |\n|---|---|---:|---:|---:|---:|---|\n")
