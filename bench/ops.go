@@ -610,7 +610,7 @@ func (b *bench) queries(img *images) error {
 		samples = map[string]int{"state": 5, "list": 5, "list --format json": 3, "ps": 3}
 	}
 	for _, cmd := range []string{"state", "list", "list --format json", "ps"} {
-		q := &Query{Cmd: cmd, Containers: n, Target: map[string]float64{"state": 20, "list": 100}[cmd]}
+		q := &Query{Cmd: cmd, Containers: n, Target: map[string]float64{"state": 10, "list": 50}[cmd]}
 		for i := range samples[cmd] {
 			args := strings.Fields(cmd)
 			if cmd == "state" || cmd == "ps" {
