@@ -6,10 +6,19 @@
 package smallfile
 
 import (
+	"bytes"
 	"io/fs"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
+
+// bufSize holds any file the package is meant for in one piece.
+const bufSize = 4096
+
+// bufs are read buffers: what a caller gets is a copy of the exact size,
+// so that `list` does not grow its heap by 4 KiB a file.
+var bufs = sync.Pool{New: func() any { return new([bufSize]byte) }}
 
 // Read returns the content of the file at path. Errors are
 // *fs.PathError, so errors.Is(err, fs.ErrNotExist) works as with
@@ -20,10 +29,12 @@ func Read(path string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 4096)
+	b := bufs.Get().(*[bufSize]byte)
+	defer bufs.Put(b)
+	buf := b[:]
 	n := 0
 	for {
-		if n == len(buf) {
+		if n == len(buf) { // a bigger file than the package is for: grow
 			buf = append(buf, make([]byte, len(buf))...)
 		}
 		m, err := unix.Read(fd, buf[n:])
@@ -33,7 +44,7 @@ func Read(path string) ([]byte, error) {
 		case err != nil:
 			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		case m == 0:
-			return buf[:n], nil
+			return bytes.Clone(buf[:n]), nil
 		}
 		n += m
 	}
@@ -48,16 +59,17 @@ func ReadOnce(path string) ([]byte, error) {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 4096)
+	b := bufs.Get().(*[bufSize]byte)
+	defer bufs.Put(b)
 	for {
-		n, err := unix.Read(fd, buf)
+		n, err := unix.Read(fd, b[:])
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
 			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
 		}
-		return buf[:n], nil
+		return bytes.Clone(b[:n]), nil
 	}
 }
 
