@@ -28,12 +28,16 @@ test-deps:
 	scripts/install-test-deps.sh
 
 # seccomp: managers' containers come with seccomp profiles.
+# urfave_cli_no_docs: leaves out urfave/cli's man page and markdown
+# generators; their markdown package's init cost every start-up of the
+# binary (three per restore) about 0.5 ms and 0.8 MiB.
+TAGS := seccomp,urfave_cli_no_docs
 build:
-	CGO_ENABLED=1 $(GO) build -tags seccomp -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/criu-ns-runtime
+	CGO_ENABLED=1 $(GO) build -tags $(TAGS) -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/criu-ns-runtime
 
 # The fault-injection suite kills this build at named points (internal/crashpoint).
 build-faultinject:
-	CGO_ENABLED=1 $(GO) build -tags seccomp,faultinject -ldflags "$(LDFLAGS)" -o $(FAULT_BIN) ./cmd/criu-ns-runtime
+	CGO_ENABLED=1 $(GO) build -tags $(TAGS),faultinject -ldflags "$(LDFLAGS)" -o $(FAULT_BIN) ./cmd/criu-ns-runtime
 
 install: build
 	install -D -m 0755 $(BIN) $(PREFIX)/sbin/criu-ns-runtime
