@@ -10,6 +10,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -39,6 +40,9 @@ type config struct {
 	smoke    bool
 	only     string
 	keep     bool
+	peers    string // require, auto or off: see peerReady
+	criuNsPy string // CRIU's Python criu-ns script
+	runc     string
 }
 
 func main() {
@@ -72,7 +76,18 @@ func main() {
 	flag.StringVar(&c.only, "only", "", "run only this part: migrate (and the images it needs)")
 	flag.BoolVar(&c.smoke, "smoke", false, "tiny run: few pairs, small tree only, no 500-container or big-memory parts")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
+	render := flag.String("render", "", "only write bench.md and ratios.png into -out again from this raw.json")
+	flag.StringVar(&c.peers, "peers", "", "the peers' rows: require (a missing peer fails the run), auto (left out if missing) or off (default: require; -smoke: auto)")
+	flag.StringVar(&c.criuNsPy, "criu-ns-py", "/var/cache/criu-ns-runtime/criu-build/criu-4.1.1/scripts/criu-ns", "CRIU's Python criu-ns script (scripts/install-criu.sh unpacks it)")
+	flag.StringVar(&c.runc, "runc", "/usr/sbin/runc", "runc to compare bundle containers with (Debian's 1.1.5: scripts/install-e2e-deps.sh)")
 	flag.Parse()
+	if *render != "" {
+		if err := rerender(*render, c.out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	def := func(v *int, full, smoke int) {
 		if *v == 0 {
 			*v = full
@@ -85,6 +100,16 @@ func main() {
 	def(&c.scaleN, 20, 5)
 	def(&c.rounds, 5, 1)
 	def(&c.many, 500, 5)
+	if c.peers == "" {
+		c.peers = "require"
+		if c.smoke {
+			c.peers = "auto"
+		}
+	}
+	if c.peers != "require" && c.peers != "auto" && c.peers != "off" {
+		fmt.Fprintf(os.Stderr, "bench: -peers %q: want require, auto or off\n", c.peers)
+		os.Exit(2)
+	}
 	if err := run(&c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -188,3 +213,20 @@ func (b *bench) logf(format string, a ...any) {
 }
 
 func shortCmd(args []string) string { return strings.Join(args, " ") }
+
+// rerender writes a run's report again from its raw.json, as the report
+// code now words it.
+func rerender(raw, out string) error {
+	data, err := os.ReadFile(raw)
+	if err != nil {
+		return err
+	}
+	b := &bench{c: &config{out: out}}
+	if err := json.Unmarshal(data, &b.res); err != nil {
+		return fmt.Errorf("%s: %w", raw, err)
+	}
+	if b.c.out == "" {
+		b.c.out = filepath.Dir(raw)
+	}
+	return b.write()
+}

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-const rssTargetKiB = 40 << 10
+const rssTargetKiB = 30 << 10
 
 func mark(ok bool) string {
 	if ok {
@@ -48,6 +48,9 @@ func (b *bench) markdown() string {
 	if r.Smoke {
 		w(" — **smoke run**: numbers mean nothing")
 	}
+	if r.KdatCache != "" {
+		w("\n\nCRIU's kdat cache (/run/criu.kdat): %s.", r.KdatCache)
+	}
 	w("\n\nEach row runs the floor (bare CRIU in the same kind of namespaces) and the runtime alternately; ")
 	w("times are medians in ms, the ratio is the median of the per-pair runtime/floor ratios. Not a test: targets are only reported.\n\n")
 	w("| operation | workload | floor (ms) | runtime (ms) | ratio | target | met |\n|---|---|---:|---:|---:|---:|---|\n")
@@ -78,6 +81,18 @@ func (b *bench) markdown() string {
 		w("| | floor | runtime | ratio |\n|---|---:|---:|---:|\n")
 		w("| total (ms, median of rounds) | %.1f | %.1f | %.3f× |\n", sc.FloorTotalMed, sc.RtTotalMed, sc.TotalRatioMed)
 		w("| per restore (ms, median) | %.1f | %.1f | %.3f× |\n\n", sc.FloorEachMed, sc.RtEachMed, sc.EachRatio)
+	}
+	if len(r.Peers) > 0 || len(r.PeerNotes) > 0 {
+		w("## Against peers (same run, alternately)\n\n")
+		w("The same job done by the tool a user would otherwise run; the ratio is the median of the per-pair ours/peer ratios (below 1: we are faster).\n\n")
+		w("| operation | workload | peer | peer (ms) | criu-ns-runtime (ms) | ratio |\n|---|---|---|---:|---:|---:|\n")
+		for _, o := range r.Peers {
+			w("| %s | %s | %s | %.1f | %.1f | %.3f× |\n", o.Name, o.Workload, peerName(o), o.FloorMed, o.RuntimeMed, o.RatioMed)
+		}
+		for _, n := range r.PeerNotes {
+			w("\n**%s**\n", n)
+		}
+		w("\n")
 	}
 	if len(r.Queries) > 0 {
 		w("## Queries with %d running containers in --root\n\n", r.Queries[0].Containers)
@@ -124,7 +139,7 @@ func (b *bench) markdown() string {
 	w("## Peak RSS of the runtime's command process\n\n")
 	w("ru_maxrss from wait4 of the criu-ns-runtime process: the maximum over the process and the children it reaped ")
 	w("(for checkpoint that includes `criu dump`, which the runtime starts and waits for; ")
-	w("restore does not reap the container init or CRIU). Target ≤40 MiB.\n\n")
+	w("restore does not reap the container init or CRIU). Target ≤30 MiB.\n\n")
 	w("| command | peak RSS (MiB) | met |\n|---|---:|---|\n")
 	keys := make([]string, 0, len(r.RSS))
 	for k := range r.RSS {
@@ -136,7 +151,7 @@ func (b *bench) markdown() string {
 	}
 	w("\n## Commands\n\n")
 	seen := map[string]bool{}
-	for _, o := range append(append([]*Op{}, r.Ops...), r.Lazy) {
+	for _, o := range append(append(append([]*Op{}, r.Ops...), r.Lazy), r.Peers...) {
 		if o == nil || seen[o.Name] {
 			continue
 		}
@@ -154,6 +169,14 @@ func (b *bench) markdown() string {
 	w("The `restore vs init-floor` row times bare CRIU under a pid 1 that stays instead.\n")
 	w("\n![ratios](ratios.png)\n")
 	return s.String()
+}
+
+// peerName is the tool a peer row compares with.
+func peerName(o *Op) string {
+	if strings.HasPrefix(o.Name, "bundle") {
+		return "runc 1.1.5"
+	}
+	return "Python criu-ns"
 }
 
 func last(v []string) string {
@@ -178,6 +201,12 @@ func (b *bench) bars() []bar {
 	}
 	for _, sc := range b.res.Scale {
 		bs = append(bs, bar{label: fmt.Sprintf("%dX TOTAL", sc.N), sub: "SMALL", v: sc.TotalRatioMed})
+	}
+	for _, o := range b.res.Peers {
+		// Two short lines: the slots are narrow.
+		l := map[string][2]string{"criu-ns restore -d --pidfile": {"VS PY", "RESTORE"}, "criu-ns dump": {"VS PY", "DUMP"},
+			"bundle checkpoint": {"VS RUNC", "CKPT"}, "bundle restore -d": {"VS RUNC", "RESTORE"}}[o.Name]
+		bs = append(bs, bar{label: l[0], sub: l[1], v: o.RatioMed})
 	}
 	return bs
 }

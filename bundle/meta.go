@@ -10,6 +10,8 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/smallfile"
 )
 
 const metaFile = "meta.json"
@@ -96,7 +98,7 @@ func MetaPath(dir string) string { return filepath.Join(dir, metaFile) }
 
 // ReadMeta reads dir's meta.json.
 func ReadMeta(dir string) (*Meta, error) {
-	b, err := os.ReadFile(filepath.Join(dir, metaFile))
+	b, err := smallfile.Read(filepath.Join(dir, metaFile))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, ErrNotExist
@@ -105,7 +107,7 @@ func ReadMeta(dir string) (*Meta, error) {
 	}
 	var m Meta
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s is corrupt: %w", filepath.Join(dir, metaFile), jsonError(b, err))
+		return nil, fmt.Errorf("%s is corrupt: %w", filepath.Join(dir, metaFile), JSONError(b, err))
 	}
 	if !m.Kind.Valid() {
 		return nil, fmt.Errorf("%s: unknown container kind %q", filepath.Join(dir, metaFile), m.Kind)
@@ -167,7 +169,7 @@ func ReadJournal(dir string, v any) error {
 		return err
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s is corrupt: %w", p, jsonError(b, err))
+		return fmt.Errorf("%s is corrupt: %w", p, JSONError(b, err))
 	}
 	return nil
 }
@@ -191,9 +193,9 @@ func RemoveJournal(dir string) error {
 	return nil
 }
 
-// jsonError words a decoding error so it says the file is short or empty
-// rather than a bare "EOF".
-func jsonError(b []byte, err error) error {
+// JSONError words an error of json.Unmarshal(b, ...) so it says the file
+// is short or empty rather than a bare "EOF".
+func JSONError(b []byte, err error) error {
 	if len(b) == 0 {
 		return errors.New("the file is empty")
 	}

@@ -259,10 +259,9 @@ func writeProcessPid(path string, p *libcontainer.Process) error {
 // describe reports the manager's bundle, rootfs and annotations.
 func (bundleKind) describe(s *State, c *container) {
 	s.Bundle = c.meta.Bundle
-	if c.ct != nil {
-		cfg := c.ct.Config()
-		s.Rootfs = cfg.Rootfs
-		_, s.Annotations = utils.Annotations(cfg.Labels)
+	if c.lc != nil {
+		s.Rootfs = c.lc.Config.Rootfs
+		_, s.Annotations = utils.Annotations(c.lc.Config.Labels)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/opencontainers/runc/libcontainer"
 
@@ -20,8 +19,11 @@ type container struct {
 	lock *bundle.Lock // held by the command
 	meta *bundle.Meta
 	ops  kindOps
-	// ct is libcontainer's view; nil once libcontainer's state is gone
+	// lc is what libcontainer's state.json records; nil once it is gone
 	// (the container never started, or its dump removed it).
+	lc *libctState
+	// ct is libcontainer's view, for commands that act on the container
+	// (open); nil when lc is, and in a read-only look (state, list).
 	ct *libcontainer.Container
 	// broken says why the container's files cannot be trusted (meta.json
 	// or libcontainer's state.json unreadable): every command but delete
@@ -29,10 +31,29 @@ type container struct {
 	broken error
 }
 
-// open reads container id in dir: what we recorded, and libcontainer's
-// state. lock is the caller's lock on it, if it holds one. A missing
-// meta.json is ErrNotExist; unreadable files leave c.broken set.
+// open reads container id in dir for a command that acts on it: what we
+// recorded, and libcontainer's state and view. lock is the caller's lock
+// on it, if it holds one. A missing meta.json is ErrNotExist; unreadable
+// files leave c.broken set.
 func (rt *Runtime) open(dir, id string, lock *bundle.Lock) (*container, error) {
+	c, err := rt.look(dir, id, lock)
+	if err != nil || c.lc == nil {
+		return c, err
+	}
+	ct, err := load(dir, id)
+	switch {
+	case err == nil:
+		c.ct = ct
+	case !errors.Is(err, libcontainer.ErrNotExist) && c.broken == nil:
+		c.broken = fmt.Errorf("container %s: %w", id, unreadable(libcontainerState(dir, id), err))
+	}
+	return c, nil
+}
+
+// look reads container id in dir for a command that only reports on it
+// (state, list): what we recorded and what libcontainer's state.json
+// says, without libcontainer's view (c.ct stays nil). Errors as open's.
+func (rt *Runtime) look(dir, id string, lock *bundle.Lock) (*container, error) {
 	c := &container{id: id, dir: dir, lock: lock}
 	meta, err := bundle.ReadMeta(dir)
 	switch {
@@ -46,19 +67,14 @@ func (rt *Runtime) open(dir, id string, lock *bundle.Lock) (*container, error) {
 			c.broken = err
 		}
 	}
-	ct, err := load(dir, id)
+	lc, err := readLibctState(dir, id)
 	switch {
 	case err == nil:
-		c.ct = ct
+		c.lc = lc
 	case !errors.Is(err, libcontainer.ErrNotExist) && c.broken == nil:
-		c.broken = fmt.Errorf("container %s: %w", id, unreadable(libcontainerState(dir, id), err))
+		c.broken = fmt.Errorf("container %s: %w", id, err)
 	}
 	return c, nil
-}
-
-// libcontainerState is the path of libcontainer's state file.
-func libcontainerState(dir, id string) string {
-	return filepath.Join(bundle.LibcontainerRoot(dir), id, "state.json")
 }
 
 // unreadable words why the JSON file at path could not be read.
@@ -82,28 +98,28 @@ func (c *container) status() (libcontainer.Status, error) {
 	if c.broken != nil {
 		return 0, c.broken
 	}
-	if c.ct == nil || c.meta == nil || c.meta.Restoring() {
+	if c.lc == nil || c.meta == nil || c.meta.Restoring() {
 		return libcontainer.Stopped, nil
 	}
-	st, err := c.ct.Status()
-	if err == nil && st != libcontainer.Stopped && c.meta.Kind == bundle.KindTree &&
-		c.meta.RootStartTime != 0 && !c.root().Alive() {
-		return libcontainer.Stopped, nil
+	if c.meta.Kind == bundle.KindTree && c.meta.RootStartTime != 0 {
+		if !c.root().Alive() {
+			return libcontainer.Stopped, nil
+		}
+		// The root runs in the init's pid namespace, and the kernel lets
+		// an init of a namespace end only once all its processes have:
+		// while the root runs, so does the init.
+		return c.lc.status(true)
 	}
-	return st, err
+	return c.lc.status(false)
 }
 
 // init is the container's init process, held by a pidfd checked against
 // its start time; pidfd.ErrGone when it has ended.
 func (c *container) init() (*pidfd.Proc, error) {
-	if c.ct == nil {
+	if c.lc == nil {
 		return nil, pidfd.ErrGone
 	}
-	st, err := c.ct.State()
-	if err != nil {
-		return nil, err
-	}
-	return pidfd.Ref{Pid: st.InitProcessPid, StartTime: st.InitProcessStartTime}.Open()
+	return c.lc.init().Open()
 }
 
 // root names the restored root of a tree container.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
@@ -53,7 +54,7 @@ func (rt *Runtime) State(id string) (*State, error) {
 }
 
 func (rt *Runtime) state(dir, id string) (*State, error) {
-	c, err := rt.openAny(dir, id, nil)
+	c, err := rt.lookAny(dir, id)
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +87,19 @@ func (rt *Runtime) state(dir, id string) (*State, error) {
 // openAny opens the container in dir, which may have no meta.json yet.
 func (rt *Runtime) openAny(dir, id string, lock *bundle.Lock) (*container, error) {
 	c, err := rt.open(dir, id, lock)
+	return orUnwritten(c, err, dir, id, lock)
+}
+
+// lookAny is openAny for a command that only reports (look).
+func (rt *Runtime) lookAny(dir, id string) (*container, error) {
+	c, err := rt.look(dir, id, nil)
+	return orUnwritten(c, err, dir, id, nil)
+}
+
+// orUnwritten passes on what open or look returned, but for ErrNotExist
+// while the directory exists: a restore died before it wrote meta.json,
+// and the container is one without it.
+func orUnwritten(c *container, err error, dir, id string, lock *bundle.Lock) (*container, error) {
 	if errors.Is(err, bundle.ErrNotExist) {
 		if _, statErr := os.Stat(dir); statErr != nil {
 			return nil, bundle.ErrNotExist
@@ -134,9 +148,7 @@ func (rt *Runtime) describe(c *container, busy bool) (*State, error) {
 		annotate(AnnotationReason, reasonStopped(c))
 	}
 	if status != libcontainer.Stopped {
-		if st, err := c.ct.State(); err == nil {
-			s.Pid = st.InitProcessPid
-		}
+		s.Pid = c.lc.InitProcessPid
 	}
 	return s, nil
 }
@@ -149,16 +161,18 @@ func (rt *Runtime) List() ([]*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Each state is a few small file reads and a /proc lookup: spread
-	// them over the CPUs, as a root can hold hundreds of containers.
+	// Each state is a few small file reads and /proc lookups: spread
+	// them over the CPUs, as a root can hold hundreds of containers. The
+	// workers take the next index from a counter: a channel would wake a
+	// worker for each container.
 	found := make([]*State, len(ids))
 	var wg sync.WaitGroup
-	next := make(chan int)
-	for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+	var next atomic.Int64
+	for w := 0; w < listWorkersN(); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
+			for i := int(next.Add(1) - 1); i < len(ids); i = int(next.Add(1) - 1) {
 				dir := rt.Root.ContainerDir(ids[i])
 				s, err := rt.state(dir, ids[i])
 				switch {
@@ -173,10 +187,6 @@ func (rt *Runtime) List() ([]*State, error) {
 			}
 		}()
 	}
-	for i := range ids {
-		next <- i
-	}
-	close(next)
 	wg.Wait()
 	states := make([]*State, 0, len(ids))
 	for _, s := range found {
@@ -200,3 +210,6 @@ func createdAt(dir string) time.Time {
 	}
 	return time.Time{}
 }
+
+// listWorkersN is how many goroutines list spreads the containers over.
+var listWorkersN = func() int { return runtime.GOMAXPROCS(0) }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -28,23 +29,28 @@ var listCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
+		// One write for the lot: tabwriter writes each cell on its own.
+		out := bufio.NewWriter(os.Stdout)
 		if c.Bool("quiet") {
 			for _, s := range states {
-				fmt.Println(s.ID)
+				fmt.Fprintln(out, s.ID)
 			}
-			return nil
+			return out.Flush()
 		}
 		switch f := c.String("format"); f {
 		case "json":
 			return printJSON(states, "")
 		case "table":
-			w := tabwriter.NewWriter(os.Stdout, 12, 1, 3, ' ', 0)
+			w := tabwriter.NewWriter(out, 12, 1, 3, ' ', 0)
 			fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
 			for _, s := range states {
 				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.Pid, s.Status, s.Bundle,
 					s.Created.Format(time.RFC3339Nano), s.Owner)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return out.Flush()
 		default:
 			return fmt.Errorf("list: unknown format %q (want table or json)", f)
 		}

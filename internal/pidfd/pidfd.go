@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/smallfile"
 )
 
 // ErrGone says the process a Ref names no longer runs (it exited, or its
@@ -70,14 +72,15 @@ func (r Ref) Open() (*Proc, error) {
 	return &Proc{Ref: r, fd: fd}, nil
 }
 
-// Alive says whether the process r names still runs.
+// Alive says whether the process r names still runs. It needs no pidfd:
+// the start time alone says whether the pid is still r's process, and
+// state and list ask this of every container.
 func (r Ref) Alive() bool {
-	p, err := r.Open()
-	if err != nil {
+	if r.Pid <= 0 {
 		return false
 	}
-	p.Close()
-	return true
+	st, err := readStat(r.Pid)
+	return err == nil && st.start == r.StartTime && st.state != 'Z' && st.state != 'X'
 }
 
 // Dying says whether the process r names has a SIGKILL pending: it has
@@ -165,9 +168,10 @@ type stat struct {
 	start uint64
 }
 
-// readStat reads what the package needs of /proc/PID/stat.
+// readStat reads what the package needs of /proc/PID/stat; list reads
+// two of these per container, hence smallfile.
 func readStat(pid int) (stat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := smallfile.ReadOnce("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 			return stat{}, ErrGone
