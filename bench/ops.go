@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Results is everything one run measured (raw.json holds all of it).
@@ -655,17 +657,20 @@ func target(op, workload string) float64 {
 // kdatCache says whether CRIU runs here with its cache of kernel probes
 // (/run/criu.kdat). Without it every CRIU run probes again, iptables runs
 // included: about 60 ms of a small restore on the benchmark's machine,
-// in the floor and the runtime alike. A CRIU killed while saving the
-// cache leaves criu.kdat.tmp behind, and CRIU 4.1.1 then never saves it
-// again (it creates the temporary file with O_EXCL) until reboot.
+// in the floor and the runtime alike. CRIU keeps the cache only where /run
+// is a tmpfs; elsewhere CRIU 4.1.1 removes the cache file instead of its
+// temporary (kerndat_save_cache), and the criu.kdat.tmp it leaves makes
+// every later run skip the save (it creates the file with O_EXCL).
 func kdatCache() string {
-	_, err := os.Stat("/run/criu.kdat")
-	tmp, tmpErr := os.Stat("/run/criu.kdat.tmp")
-	switch {
-	case err == nil:
+	if _, err := os.Stat("/run/criu.kdat"); err == nil {
 		return "present"
-	case tmpErr == nil:
-		return fmt.Sprintf("absent, and CRIU cannot save it: a stale /run/criu.kdat.tmp (from %s) is in the way, so every CRIU run probes the kernel again", tmp.ModTime().UTC().Format(time.RFC3339))
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs("/run", &fs); err == nil && fs.Type != unix.TMPFS_MAGIC {
+		return "absent: /run is not a tmpfs, where CRIU keeps it, so every CRIU run probes the kernel again"
+	}
+	if tmp, err := os.Stat("/run/criu.kdat.tmp"); err == nil {
+		return fmt.Sprintf("absent, and CRIU cannot save it: a /run/criu.kdat.tmp of a CRIU killed while saving it (from %s) is in the way, so every CRIU run probes the kernel again", tmp.ModTime().UTC().Format(time.RFC3339))
 	}
 	return "absent"
 }
