@@ -35,15 +35,7 @@ func haveSoftDirty(t *testing.T) bool {
 func TestPodmanPreCheckpoint(t *testing.T) {
 	requireE2E(t)
 	dirty := haveSoftDirty(t)
-	dir := makeTempDir(t, "e2e-podman-pre-")
-	wrapper, callLog := writeRuntimeWrapper(t, dir)
-	var p *podmanEnv
-	t.Cleanup(func() {
-		if p != nil {
-			reportRuntimeCalls(t, callLog, map[string]string{p.dir: "<PODMAN>", dir: "<TMP>"})
-		}
-	})
-	p = newPodman(t, wrapper)
+	p, dir, callLog := newReportedPodman(t, "e2e-podman-pre-")
 
 	const name = "precounter"
 	p.must(time.Minute, "run", "--detach", "--name", name, "--runtime", runtimeName(),

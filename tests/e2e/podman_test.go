@@ -163,12 +163,13 @@ func checkMonotonic(t *testing.T, name string, vals []counterValue) {
 	}
 }
 
-func TestPodmanCheckpointRestore(t *testing.T) {
-	requireE2E(t)
-	start := time.Now()
-	dir := makeTempDir(t, "e2e-podman-rt-")
-	wrapper, callLog := writeRuntimeWrapper(t, dir)
-	var p *podmanEnv
+// newReportedPodman is a podman whose runtime calls (callLog) the test
+// reports once it ends, in a new temporary directory named with prefix.
+func newReportedPodman(t *testing.T, prefix string) (p *podmanEnv, dir, callLog string) {
+	t.Helper()
+	dir = makeTempDir(t, prefix)
+	var wrapper string
+	wrapper, callLog = writeRuntimeWrapper(t, dir)
 	// Registered before newPodman's cleanups, so it runs after them and
 	// also reports the calls made by "podman rm -f".
 	t.Cleanup(func() {
@@ -177,6 +178,13 @@ func TestPodmanCheckpointRestore(t *testing.T) {
 		}
 	})
 	p = newPodman(t, wrapper)
+	return p, dir, callLog
+}
+
+func TestPodmanCheckpointRestore(t *testing.T) {
+	requireE2E(t)
+	start := time.Now()
+	p, dir, callLog := newReportedPodman(t, "e2e-podman-rt-")
 
 	const name = "counter"
 	p.must(time.Minute, "run", "--detach", "--name", name, "--runtime", runtimeName(),
