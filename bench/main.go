@@ -178,6 +178,7 @@ func run(c *config) error {
 		return err
 	}
 	b.res.Elapsed = time.Since(start).Round(time.Second).String()
+	b.res.Memory = b.mem.note()
 	if err := b.write(); err != nil {
 		return err
 	}

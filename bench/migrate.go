@@ -26,8 +26,13 @@ type Migration struct {
 	// Total: the whole move. Downtime: from just before the tree's last
 	// freeze until it runs on the destination (runtime: from --stats;
 	// floor: dump + copy + restore, all of which it is frozen or gone for).
-	FloorTotal, Total, Downtime   []float64
-	FloorTotalMed, TotalMed       float64
+	FloorTotal, Total, Downtime []float64
+	FloorTotalMed, TotalMed     float64
+	// The destination's restore alone: the floor's bare CRIU restore,
+	// and the runtime's from the images' arrival until it was restored
+	// (--stats' restored_at_ms - images_sent_at_ms; plain mode only).
+	FloorRestore, Restore         []float64
+	FloorRestoreMed, RestoreMed   float64
 	DowntimeMed, TotalRatioMed    float64
 	TotalTarget, DowntimeTargetMs float64 // 0: none
 	DowntimeTargetNote, Note      string
@@ -101,12 +106,18 @@ func (b *bench) migrations(img *images) error {
 	if exec.Command(b.c.criu, "check", "--feature", "mem_dirty_track").Run() != nil {
 		modes[2].Skipped = "this kernel has no soft-dirty tracking"
 	}
-	if err := lazyPipesOK(); err != nil {
+	restorePipes, err := raisePipeMaxSize()
+	if err != nil {
 		modes[1].Skipped = err.Error()
+	} else {
+		defer restorePipes()
+		if err := lazyPipesOK(); err != nil {
+			modes[1].Skipped = err.Error()
+		}
 	}
 	for i := -b.c.warmup; i < b.c.pairs; i++ {
 		measured := i >= 0
-		f, err := b.floorMigration(h, img)
+		f, fRestore, err := b.floorMigration(h, img)
 		if err != nil {
 			return fmt.Errorf("migration floor: %w", err)
 		}
@@ -125,9 +136,15 @@ func (b *bench) migrations(img *images) error {
 				continue
 			}
 			var st struct {
-				DowntimeMs float64 `json:"downtime_ms"`
+				DowntimeMs   float64 `json:"downtime_ms"`
+				ImagesSentAt float64 `json:"images_sent_at_ms"`
+				RestoredAt   float64 `json:"restored_at_ms"`
 			}
 			json.Unmarshal(stats, &st)
+			if m.Mode == "plain" {
+				m.Restore = append(m.Restore, st.RestoredAt-st.ImagesSentAt)
+				m.FloorRestore = append(m.FloorRestore, ms(fRestore))
+			}
 			m.Total = append(m.Total, ms(total))
 			m.Downtime = append(m.Downtime, st.DowntimeMs)
 			m.FloorTotal = append(m.FloorTotal, ms(f))
@@ -144,6 +161,9 @@ func (b *bench) migrations(img *images) error {
 			ratios = append(ratios, m.Total[i]/m.FloorTotal[i])
 		}
 		m.FloorTotalMed, m.TotalMed, m.DowntimeMed, m.TotalRatioMed = median(m.FloorTotal), median(m.Total), median(m.Downtime), median(ratios)
+		if len(m.Restore) > 0 {
+			m.FloorRestoreMed, m.RestoreMed = median(m.FloorRestore), median(m.Restore)
+		}
 		m.FloorCmd = "nsenter -t INIT -p -m criu dump -t NSPID -D A; copy A to the destination over the veth (bench -copy-send/-copy-recv); criu restore -d -D B under a pid 1 that stays"
 		b.logf("migration %-9s %-7s floor %8.1f ms  total %8.1f ms (ratio %.3f)  downtime %8.1f ms", m.Mode, m.Workload, m.FloorTotalMed, m.TotalMed, m.TotalRatioMed, m.DowntimeMed)
 		b.res.Migrations = append(b.res.Migrations, m)
@@ -184,18 +204,18 @@ func (b *bench) restoreOnSource(h *migHosts, img *images, id string) (ctState, e
 
 // floorMigration moves the tree by hand with bare CRIU: dump inside the
 // container's namespaces, copy the images over the veth, restore.
-func (b *bench) floorMigration(h *migHosts, img *images) (time.Duration, error) {
+func (b *bench) floorMigration(h *migHosts, img *images) (total, restore time.Duration, err error) {
 	id := b.id("mf")
 	st, err := b.restoreOnSource(h, img, id)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer b.rt("delete", "--force", id)
 	a, dst := filepath.Join(b.dir, "mig-floor-a"), filepath.Join(b.dir, "mig-floor-b")
 	for _, d := range []string{a, dst} {
 		os.RemoveAll(d)
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	defer os.RemoveAll(a)
@@ -203,18 +223,18 @@ func (b *bench) floorMigration(h *migHosts, img *images) (time.Duration, error) 
 	exec.Command("sync").Run()
 	self, err := os.Executable()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The receiver listens before the clock starts.
 	recv := exec.Command("nsenter", "--net=/run/netns/"+h.dst, "--", self, "-copy-recv", migDstAddr+":"+migPort, dst)
 	ready, readyW, err := os.Pipe()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	recv.ExtraFiles = []*os.File{readyW}
 	recv.Stderr = os.Stderr
 	if err := recv.Start(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	readyW.Close()
 	ready.Read(make([]byte, 1))
@@ -225,11 +245,11 @@ func (b *bench) floorMigration(h *migHosts, img *images) (time.Duration, error) 
 	// pid namespace, killing a CRIU still in it; it waits for the lock.
 	lock, err := os.Open(filepath.Join(b.root, id))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer lock.Close()
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	t := time.Now()
 	d := b.exec("nsenter", "--net=/run/netns/"+h.src, "-t", strconv.Itoa(st.initPid), "-p", "-m", b.c.criu, "dump",
@@ -238,23 +258,24 @@ func (b *bench) floorMigration(h *migHosts, img *images) (time.Duration, error) 
 	if d.Err != nil {
 		recv.Process.Kill()
 		recv.Wait()
-		return 0, d.Err
+		return 0, 0, d.Err
 	}
 	if s := b.exec(in(h.src, self, "-copy-send", migDstAddr+":"+migPort, a)...); s.Err != nil {
 		recv.Process.Kill()
 		recv.Wait()
-		return 0, s.Err
+		return 0, 0, s.Err
 	}
 	if err := recv.Wait(); err != nil {
-		return 0, fmt.Errorf("copy-recv: %w", err)
+		return 0, 0, fmt.Errorf("copy-recv: %w", err)
 	}
+	restoreStart := time.Now()
 	restored, err := b.floorInitRestoreIn(h.dst, dst)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	d2 := restored.end.Sub(t)
 	restored.release()
-	return d2, nil
+	return d2, restored.end.Sub(restoreStart), nil
 }
 
 // runtimeMigration moves the tree with receive and migrate, and returns
@@ -379,10 +400,30 @@ func (b *bench) floorInitRestoreIn(netns, dir string) (*restoredFloor, error) {
 	return &restoredFloor{end: end, release: release}, nil
 }
 
+const pipeMaxSizeFile = "/proc/sys/fs/pipe-max-size"
+
+// raisePipeMaxSize lets CRIU make the 4 MiB pipes a post-copy's page
+// server needs without CAP_SYS_RESOURCE, for as long as the migrations
+// run: the returned func puts the old value back.
+func raisePipeMaxSize() (func(), error) {
+	old, err := os.ReadFile(pipeMaxSizeFile)
+	if err != nil {
+		return nil, err
+	}
+	if n, _ := strconv.Atoi(strings.TrimSpace(string(old))); n >= 4194304 || hasCapSysResource() {
+		return func() {}, nil
+	}
+	if err := os.WriteFile(pipeMaxSizeFile, []byte("4194304"), 0); err != nil {
+		return nil, fmt.Errorf("fs.pipe-max-size is %s and could not be raised to 4194304 for the post-copy row: %v",
+			strings.TrimSpace(string(old)), err)
+	}
+	return func() { os.WriteFile(pipeMaxSizeFile, old, 0) }, nil
+}
+
 // lazyPipesOK says whether CRIU can make the pipes a post-copy's page
 // server needs (shim's checkLazyPipes does the same for the runtime).
 func lazyPipesOK() error {
-	out, err := exec.Command("sh", "-c", "cat /proc/sys/fs/pipe-max-size").Output()
+	out, err := os.ReadFile(pipeMaxSizeFile)
 	if err != nil {
 		return err
 	}

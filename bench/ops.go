@@ -35,6 +35,7 @@ type Results struct {
 	Peers      []*Op            // floor: the peer; ratio: ours/the peer's
 	PeerNotes  []string         // peers left out, and why
 	KdatCache  string           // whether CRIU could keep its kernel-probe cache (kdatCache)
+	Memory     string           // what fresh memory costs here (memoryProbe)
 	RSS        map[string]int64 // peak RSS (KiB) of each runtime command
 }
 
@@ -127,6 +128,7 @@ func (b *bench) all() error {
 			}
 		}
 	}
+	b.mem = probeMemory()
 	if err := b.buildWorkload(); err != nil {
 		return err
 	}

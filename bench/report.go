@@ -51,6 +51,9 @@ func (b *bench) markdown() string {
 	if r.KdatCache != "" {
 		w("\n\nCRIU's kdat cache (/run/criu.kdat): %s.", r.KdatCache)
 	}
+	if r.Memory != "" {
+		w("\n\nMemory: %s (see bench/README.md, Live migration).", r.Memory)
+	}
 	w("\n\nEach row runs the floor (bare CRIU in the same kind of namespaces) and the runtime alternately; ")
 	w("times are medians in ms, the ratio is the median of the per-pair runtime/floor ratios. Not a test: targets are only reported.\n\n")
 	w("| operation | workload | floor (ms) | runtime (ms) | ratio | target | met |\n|---|---|---:|---:|---:|---:|---|\n")
@@ -125,6 +128,11 @@ func (b *bench) markdown() string {
 				dt, dm = fmt.Sprintf("≤%.1f ms", m.DowntimeTargetMs), mark(m.DowntimeMed <= m.DowntimeTargetMs)
 			}
 			w("| %s | %.1f | %.1f | %.3f× | %s | %s | %.1f | %s | %s |\n", m.Mode, m.FloorTotalMed, m.TotalMed, m.TotalRatioMed, tt, tm, m.DowntimeMed, dt, dm)
+		}
+		for _, m := range r.Migrations {
+			if m.RestoreMed > 0 {
+				w("\n%s: the destination's restore alone took %.1f ms (floor: %.1f ms). The runtime keeps the source's tree, stopped, until the destination's copy runs, so that restore needs memory the machine has not just freed (see Memory above).", m.Mode, m.RestoreMed, m.FloorRestoreMed)
+			}
 		}
 		for _, m := range r.Migrations {
 			if m.DowntimeTargetNote != "" && m.Skipped == "" {

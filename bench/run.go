@@ -26,6 +26,7 @@ type bench struct {
 	mu       sync.Mutex
 	images   map[string]*images
 	cleanups []func() // run first by cleanup (the migration hosts)
+	mem      memoryProbe
 }
 
 // result is one command: wall time and peak RSS of the process we waited
