@@ -215,7 +215,12 @@ func (b *bench) buildWorkload() error {
 // pairs runs warm-up then measured iterations of fn (which runs one floor
 // and one runtime command, alternately, and returns their times).
 func (b *bench) pairs(op *Op, fn func(measured bool) (floor, rt time.Duration, err error)) error {
-	for i := -b.c.warmup; i < b.c.pairs; i++ {
+	return b.pairsN(op, b.c.pairs, fn)
+}
+
+// pairsN is pairs with n measured pairs.
+func (b *bench) pairsN(op *Op, n int, fn func(measured bool) (floor, rt time.Duration, err error)) error {
+	for i := -b.c.warmup; i < n; i++ {
 		f, r, err := fn(i >= 0)
 		if err == errSkip {
 			continue
