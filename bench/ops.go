@@ -119,13 +119,22 @@ func (b *bench) all() error {
 	host, _ := os.Hostname()
 	b.res = Results{Date: time.Now().UTC().Format(time.RFC3339), Host: host, Smoke: b.c.smoke,
 		Pairs: b.c.pairs, Warmup: b.c.warmup, LoadAvg: []string{loadavg()}, KdatCache: kdatCache()}
-	if b.c.peers == "require" && b.c.only == "" {
+	if b.c.peers == "require" && b.c.only != "migrate" {
 		// Fail before the long parts, not after them.
-		for _, p := range []peer{b.criuNsPy(), b.runcPeer()} {
+		peers := []peer{b.criuNsPy(), b.runcPeer(), b.podmanPeer(), b.criPeer()}
+		if b.c.only == "managers" {
+			peers = peers[1:]
+		}
+		for _, p := range peers {
 			if m := p.missing(); m != "" {
 				return fmt.Errorf("%s", m)
 			}
 		}
+	}
+	if b.c.only == "managers" {
+		err := b.managerPeers()
+		b.res.LoadAvg = append(b.res.LoadAvg, loadavg())
+		return err
 	}
 	if err := b.buildWorkload(); err != nil {
 		return err
@@ -179,6 +188,9 @@ func (b *bench) all() error {
 		return err
 	}
 	if err := b.bundlePeers(); err != nil {
+		return err
+	}
+	if err := b.managerPeers(); err != nil {
 		return err
 	}
 	if err := b.scale(b.images["small"]); err != nil {
