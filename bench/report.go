@@ -51,9 +51,12 @@ func (b *bench) markdown() string {
 	if r.KdatCache != "" {
 		w("\n\nCRIU's kdat cache (/run/criu.kdat): %s.", r.KdatCache)
 	}
-	w("\n\nEach row runs the floor (bare CRIU in the same kind of namespaces) and the runtime alternately; ")
-	w("times are medians in ms, the ratio is the median of the per-pair runtime/floor ratios. Not a test: targets are only reported.\n\n")
-	w("| operation | workload | floor (ms) | runtime (ms) | ratio | target | met |\n|---|---|---:|---:|---:|---:|---|\n")
+	w("\n\n")
+	if len(r.Ops) > 0 || r.Lazy != nil { // not under -only
+		w("Each row runs the floor (bare CRIU in the same kind of namespaces) and the runtime alternately; ")
+		w("times are medians in ms, the ratio is the median of the per-pair runtime/floor ratios. Not a test: targets are only reported.\n\n")
+		w("| operation | workload | floor (ms) | runtime (ms) | ratio | target | met |\n|---|---|---:|---:|---:|---:|---|\n")
+	}
 	for _, o := range r.Ops {
 		tgt, met := "-", "-"
 		if o.Target > 0 {
@@ -68,7 +71,9 @@ func (b *bench) markdown() string {
 		}
 		w("| lazy restore (vs full restore) | %s | %.1f | %.1f | %.3f× | %s | %s |\n", o.Workload, o.FloorMed, o.RuntimeMed, o.RatioMed, tgt, met)
 	}
-	w("\n")
+	if len(r.Ops) > 0 || r.Lazy != nil {
+		w("\n")
+	}
 	if o := r.Lazy; o != nil && o.Failures > 0 {
 		w("**%d of %d lazy restores failed**; the first: `%s`\n\n", o.Failures, o.Failures+len(o.Runtime), o.FirstError)
 	}
