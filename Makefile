@@ -75,13 +75,14 @@ test-vm: deps build build-faultinject
 	CRIU_NS_RUNTIME=$(CURDIR)/$(BIN) CRIU_NS_RUNTIME_FAULTINJECT=$(CURDIR)/$(FAULT_BIN) $(GO) test -count=1 -timeout 60m -v ./tests/vm/
 
 # bench compares the runtime with bare CRIU and with its peers (CRIU's
-# Python criu-ns, runc 1.1.5: a missing one fails it, naming the script
-# that installs it); it asserts no timings.
+# Python criu-ns; runc 1.1.5 bare, under podman and under containerd 2.3.7's
+# CRI: a missing one fails it, naming the script that installs it); it
+# asserts no timings.
 bench: deps build
 	$(GO) run ./bench -runtime $(CURDIR)/$(BIN) -out bench/results
 
 # bench-smoke runs a tiny benchmark so it cannot rot; results go to a temp dir.
-# Its peers' rows (CRIU's Python criu-ns, runc 1.1.5) run if the peers are
+# Its peers' rows (CRIU's Python criu-ns, runc 1.1.5, podman, CRI) run if the peers are
 # installed and are left out, with a note, if not; under `make test`, which
 # installs them first (deps, e2e), a missing peer fails it.
 BENCH_SMOKE_PEERS ?= auto

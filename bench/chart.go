@@ -149,6 +149,7 @@ func writeChart(path string, bars []bar) error {
 	img.rect(left, y1-1, w-right, y1+1, color.RGBA{200, 30, 30, 255})
 	img.text(w-right-textWidth("1.0", scale), y1-18, scale, "1.0", color.RGBA{200, 30, 30, 255})
 	img.text(left, h-30, 1, "GREEN: TARGET MET  RED: MISSED  BLUE: NO TARGET  DARK TICK: TARGET  RESTORE*: VS CRIU UNDER A PID 1 THAT STAYS  LAZY: LAZY / FULL RESTORE  VS: OURS / PEER", dark)
+	img.text(left, h-18, 1, "PODMAN AND CRI: THE SAME MANAGER WITH OURS / WITH RUNC", dark)
 	f, err := os.Create(path)
 	if err != nil {
 		return err

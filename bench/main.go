@@ -43,6 +43,7 @@ type config struct {
 	peers    string // require, auto or off: see peerReady
 	criuNsPy string // CRIU's Python criu-ns script
 	runc     string
+	criBin   string // containerd 2.x, its runc shim, ctr and crictl
 }
 
 func main() {
@@ -73,13 +74,15 @@ func main() {
 	flag.IntVar(&c.scaleN, "scale", 0, "containers restored at once (default 20; -smoke: 5)")
 	flag.IntVar(&c.rounds, "rounds", 0, "rounds of the at-once restores (default 5; -smoke: 1)")
 	flag.IntVar(&c.many, "many", 0, "containers in --root for state/list (default 500; -smoke: 5)")
-	flag.StringVar(&c.only, "only", "", "run only this part: migrate (and the images it needs)")
+	flag.StringVar(&c.only, "only", "", "run only this part: migrate (and the images it needs) or managers (the podman and CRI rows)")
 	flag.BoolVar(&c.smoke, "smoke", false, "tiny run: few pairs, small tree only, no 500-container or big-memory parts")
 	flag.BoolVar(&c.keep, "keep", false, "keep the scratch directory")
 	render := flag.String("render", "", "only write bench.md and ratios.png into -out again from this raw.json")
 	flag.StringVar(&c.peers, "peers", "", "the peers' rows: require (a missing peer fails the run), auto (left out if missing) or off (default: require; -smoke: auto)")
 	flag.StringVar(&c.criuNsPy, "criu-ns-py", "/var/cache/criu-ns-runtime/criu-build/criu-4.1.1/scripts/criu-ns", "CRIU's Python criu-ns script (scripts/install-criu.sh unpacks it)")
-	flag.StringVar(&c.runc, "runc", "/usr/sbin/runc", "runc to compare bundle containers with (Debian's 1.1.5: scripts/install-e2e-deps.sh)")
+	flag.StringVar(&c.runc, "runc", "/usr/sbin/runc", "runc to compare bundle containers with, bare and under podman and CRI (Debian's 1.1.5: scripts/install-e2e-deps.sh)")
+	flag.StringVar(&c.criBin, "cri-bin", "/var/cache/criu-ns-runtime/cri-containerd-v2.3.7-crictl-v1.34.0/bin",
+		"containerd 2.3.7, containerd-shim-runc-v2, ctr and crictl (scripts/install-cri-tools.sh builds them)")
 	flag.Parse()
 	if *render != "" {
 		if err := rerender(*render, c.out); err != nil {
@@ -105,6 +108,10 @@ func main() {
 		if c.smoke {
 			c.peers = "auto"
 		}
+	}
+	if c.only != "" && c.only != "migrate" && c.only != "managers" {
+		fmt.Fprintf(os.Stderr, "bench: -only %q: want migrate or managers\n", c.only)
+		os.Exit(2)
 	}
 	if c.peers != "require" && c.peers != "auto" && c.peers != "off" {
 		fmt.Fprintf(os.Stderr, "bench: -peers %q: want require, auto or off\n", c.peers)

@@ -120,15 +120,24 @@ func (b *bench) all() error {
 	host, _ := os.Hostname()
 	b.res = Results{Date: time.Now().UTC().Format(time.RFC3339), Host: host, Smoke: b.c.smoke,
 		Pairs: b.c.pairs, Warmup: b.c.warmup, LoadAvg: []string{loadavg()}, KdatCache: kdatCache()}
-	if b.c.peers == "require" && b.c.only == "" {
+	if b.c.peers == "require" && b.c.only != "migrate" {
 		// Fail before the long parts, not after them.
-		for _, p := range []peer{b.criuNsPy(), b.runcPeer()} {
+		peers := []peer{b.criuNsPy(), b.runcPeer(), b.podmanPeer(), b.criPeer()}
+		if b.c.only == "managers" {
+			peers = peers[1:]
+		}
+		for _, p := range peers {
 			if m := p.missing(); m != "" {
 				return fmt.Errorf("%s", m)
 			}
 		}
 	}
 	b.mem = probeMemory()
+	if b.c.only == "managers" {
+		err := b.managerPeers()
+		b.res.LoadAvg = append(b.res.LoadAvg, loadavg())
+		return err
+	}
 	if err := b.buildWorkload(); err != nil {
 		return err
 	}
@@ -183,6 +192,9 @@ func (b *bench) all() error {
 	if err := b.bundlePeers(); err != nil {
 		return err
 	}
+	if err := b.managerPeers(); err != nil {
+		return err
+	}
 	if err := b.scale(b.images["small"]); err != nil {
 		return err
 	}
@@ -217,7 +229,12 @@ func (b *bench) buildWorkload() error {
 // pairs runs warm-up then measured iterations of fn (which runs one floor
 // and one runtime command, alternately, and returns their times).
 func (b *bench) pairs(op *Op, fn func(measured bool) (floor, rt time.Duration, err error)) error {
-	for i := -b.c.warmup; i < b.c.pairs; i++ {
+	return b.pairsN(op, b.c.pairs, fn)
+}
+
+// pairsN is pairs with n measured pairs.
+func (b *bench) pairsN(op *Op, n int, fn func(measured bool) (floor, rt time.Duration, err error)) error {
+	for i := -b.c.warmup; i < n; i++ {
 		f, r, err := fn(i >= 0)
 		if err == errSkip {
 			continue

@@ -47,6 +47,11 @@ func (b *bench) exec(args ...string) result {
 }
 
 func (b *bench) execEnv(extra []*os.File, args ...string) result {
+	return b.execCmd(nil, extra, args...)
+}
+
+// execCmd is exec with an environment (nil: ours) and extra files.
+func (b *bench) execCmd(env []string, extra []*os.File, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
 	out, err := os.CreateTemp(b.dir, "out-")
@@ -57,6 +62,7 @@ func (b *bench) execEnv(extra []*os.File, args ...string) result {
 	defer out.Close()
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
+	cmd.Env = env
 	cmd.ExtraFiles = extra
 	t := time.Now()
 	err = cmd.Run()
