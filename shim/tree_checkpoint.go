@@ -16,6 +16,7 @@ import (
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/crashpoint"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criu"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/imagedir"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/phasetrace"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/pidfd"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/setns"
 )
@@ -217,6 +218,7 @@ func (rt *Runtime) runDump(c *container, j *checkpointJournal, init *pidfd.Proc,
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
 	defer signal.Stop(sigs)
+	phasetrace.Mark("criu.start")
 	err = cmd.Start()
 	cmd.Close()
 	if err != nil {
@@ -237,6 +239,7 @@ func (rt *Runtime) runDump(c *container, j *checkpointJournal, init *pidfd.Proc,
 	for stopped == nil {
 		select {
 		case <-done:
+			phasetrace.Mark("criu.end")
 			return readDumpStatus(c.dir), nil, nil
 		case <-timeout:
 			stopped = fmt.Errorf("timed out after %v", o.Timeout)

@@ -20,6 +20,7 @@ import (
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/imagecheck"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/mountns"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/nsinit"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/phasetrace"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/pidfd"
 	"github.com/criu-ns-runtime/criu-ns-runtime/specgen"
 )
@@ -130,7 +131,6 @@ func (r *treeRestore) prepare() error {
 	if r.criu, err = r.rt.CRIU(); err != nil {
 		return err
 	}
-	warmCgroupAttach()
 	images := r.o.ImagePath
 	if r.o.RPC == nil {
 		if images, err = r.openDirs(); err != nil {
@@ -253,7 +253,9 @@ func (r *treeRestore) launch() error {
 		r.proc.Stdin, r.proc.Stdout, r.proc.Stderr = os.Stdin, os.Stdout, os.Stderr
 	}
 	unlock := lockCgroupParents(false) // libcontainer makes the cgroup in Start
+	phasetrace.Mark("container.start")
 	err = ct.Start(r.proc)
+	phasetrace.Mark("container.started")
 	unlock()
 	reportW.Close()
 	if err != nil {
@@ -356,10 +358,12 @@ func (r *treeRestore) spec() (*specs.Spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	env := []string{"PATH=" + os.Getenv("PATH"), nsinit.ConfigEnv + "=" + string(cfgJSON)}
+	if e := phasetrace.EnvEntry(); e != "" {
+		env = append(env, e)
+	}
 	spec := specgen.Restore(specgen.Options{
-		Args:        []string{r.rt.Self, "nsinit", o.ID},
-		Env:         []string{"PATH=" + os.Getenv("PATH"), nsinit.ConfigEnv + "=" + string(cfgJSON)},
-		CgroupsPath: r.rt.cgroupsPath(o.ID),
+		Args: []string{r.rt.Self, "nsinit", o.ID}, Env: env, CgroupsPath: r.rt.cgroupsPath(o.ID),
 	})
 	return spec, nil
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/criurpc"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/migrate"
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/nsinit"
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/phasetrace"
 	"github.com/criu-ns-runtime/criu-ns-runtime/shim"
 )
 
@@ -58,7 +59,10 @@ func main() {
 	case filepath.Base(os.Args[0]) == "criu-ns":
 		os.Exit(criuns.Main(os.Args[1:], criunsEnv()))
 	}
-	os.Exit(run(os.Args))
+	phasetrace.Mark("runtime.start")
+	code := run(os.Args)
+	phasetrace.Mark("runtime.exit")
+	os.Exit(code)
 }
 
 func newApp() *cli.App {

@@ -127,4 +127,6 @@ __attribute__((constructor)) static void private_mount_ns(int argc, char **argv)
 		_exit(1);
 	}
 	private_mounts = 1;
+	// Only now: unshare(CLONE_NEWNS) needs a process of one thread.
+	criu_ns_warm_cgroup_attach();
 }

@@ -9,9 +9,13 @@
 // socket is a RESTORE, and on any run with _CRIU_NS_PRIVATE_MOUNTS=1 in
 // the environment: front ends that restore otherwise (criu-ns mode) re-exec
 // themselves with it (Reexec).
+//
+// There it also starts the wait of the restore's first cgroup attach
+// early, in a thread of its own (cgroupwarm.c).
 package mountns
 
 // #cgo CFLAGS: -Wall
+// #cgo LDFLAGS: -pthread
 // #include <stdlib.h>
 // #include "mountns.h"
 import "C"
@@ -72,4 +76,16 @@ func cliRestoresTree(args []string) bool {
 		defer C.free(unsafe.Pointer(argv[i]))
 	}
 	return C.criu_ns_cli_restores_tree(C.int(len(args)), &argv[0]) == 1
+}
+
+// cgroupProcsPath exposes the warm-up's choice of cgroup.procs (for the
+// cgroups that cgroupFile, a /proc/PID/cgroup, names) to tests.
+func cgroupProcsPath(cgroupFile string) (string, bool) {
+	c := C.CString(cgroupFile)
+	defer C.free(unsafe.Pointer(c))
+	buf := make([]byte, 4096)
+	if C.criu_ns_cgroup_procs_path(c, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf))) != 0 {
+		return "", false
+	}
+	return C.GoString((*C.char)(unsafe.Pointer(&buf[0]))), true
 }

@@ -23,6 +23,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/internal/phasetrace"
 )
 
 // ConfigEnv is the environment variable that carries the init's Config.
@@ -76,6 +78,7 @@ type Report struct {
 
 // Main runs the init; it never returns.
 func Main() {
+	phasetrace.Mark("init.start")
 	sigs := make(chan os.Signal, 64)
 	// Catch everything before CRIU starts, so no signal meant for the
 	// tree is lost while it is being restored.
@@ -206,7 +209,10 @@ func restore(cfg *Config) (root, lazy int, err error) {
 	var stderr bytes.Buffer
 	cmd := criuCmd(cfg, cfg.Args)
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	phasetrace.Mark("criu.start")
+	err = cmd.Run()
+	phasetrace.Mark("criu.end")
+	if err != nil {
 		msg := "criu restore failed: " + err.Error()
 		if line := firstLine(stderr.String()); line != "" {
 			msg += ": " + line
