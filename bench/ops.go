@@ -36,6 +36,7 @@ type Results struct {
 	PeerNotes  []string         // peers left out, and why
 	KdatCache  string           // whether CRIU could keep its kernel-probe cache (kdatCache)
 	Memory     string           // what fresh memory costs here (memoryProbe)
+	Profiles   []*Profile       // where a small restore's and checkpoint's time goes
 	RSS        map[string]int64 // peak RSS (KiB) of each runtime command
 }
 
@@ -178,6 +179,9 @@ func (b *bench) all() error {
 		if err := b.checkpointPairs(b.images[s.name]); err != nil {
 			return err
 		}
+	}
+	if err := b.profiles(b.images["small"]); err != nil {
+		return err
 	}
 	lazyImg := b.images["small"]
 	if !b.c.smoke {

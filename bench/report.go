@@ -84,6 +84,15 @@ func (b *bench) markdown() string {
 		w("Lazy restore: the tree ran after %.1f ms (median); its memory check passed %.1f ms after the restore started (median, all %d passed).\n\n",
 			o.RuntimeMed, median(o.Extra), len(o.Extra))
 	}
+	for _, p := range r.Profiles {
+		w("## Where the time goes: %s, %d traced runs\n\n", p.Op, p.Runs)
+		w("From the runtime's phase marks (internal/phasetrace, `CRIU_NS_RUNTIME_TRACE`), one clock for the benchmark, the runtime and its init; medians.\n\n")
+		w("| phase | ms |\n|---|---:|\n")
+		for _, ph := range p.Phases {
+			w("| %s | %.1f |\n", ph.What, ph.Med)
+		}
+		w("| total (median of the runs' sums) | %.1f |\n\n", p.Total)
+	}
 	for _, sc := range r.Scale {
 		w("## %d restores at once (%s tree, %d rounds)\n\n", sc.N, sc.Workload, len(sc.FloorTotal))
 		w("| | floor | runtime | ratio |\n|---|---:|---:|---:|\n")
