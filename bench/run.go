@@ -27,6 +27,7 @@ type bench struct {
 	images   map[string]*images
 	cleanups []func() // run first by cleanup (the migration hosts)
 	mem      memoryProbe
+	pair     int // the pair pairsN runs now (negative: warm-up)
 }
 
 // result is one command: wall time and peak RSS of the process we waited
