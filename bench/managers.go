@@ -97,6 +97,17 @@ func (b *bench) managerPeers() error {
 	return nil
 }
 
+// closeManager tears a manager down after its rows, also when it did not
+// come up: a teardown error becomes the rows' error if they had none, and
+// is logged otherwise.
+func (b *bench) closeManager(close func() error, err *error) {
+	if cerr := close(); *err == nil {
+		*err = cerr
+	} else if cerr != nil {
+		b.logf("%v", cerr)
+	}
+}
+
 // mgrRuntime is one side of a manager's pair.
 type mgrRuntime struct {
 	name string // runc or ours
@@ -112,19 +123,10 @@ func (b *bench) mgrRuntimes() []mgrRuntime {
 // of it, timed, by runc and then by ours.
 func (b *bench) podmanPeers() (err error) {
 	p, err := b.newPodman()
+	defer b.closeManager(p.close, &err)
 	if err != nil {
-		if cerr := p.close(); cerr != nil {
-			b.logf("%v", cerr)
-		}
 		return err
 	}
-	defer func() {
-		if cerr := p.close(); err == nil {
-			err = cerr
-		} else if cerr != nil {
-			b.logf("%v", cerr)
-		}
-	}()
 	ck := &Op{Name: "podman container checkpoint", Workload: "busybox sh",
 		FloorCmd:   "podman --runtime /usr/sbin/runc (1.1.5) container checkpoint NAME",
 		RuntimeCmd: "podman --runtime criu-ns-runtime container checkpoint NAME",
@@ -142,37 +144,21 @@ func (b *bench) podmanPeers() (err error) {
 			return r.Err
 		}
 	}
-	var restores [][2]time.Duration
-	err = b.pairsN(ck, b.mgrPairs(), func(measured bool) (time.Duration, time.Duration, error) {
-		var cds, rds [2]time.Duration
-		for i, rt := range rts {
-			c := p.podman(rt.path, "container", "checkpoint", names[i])
-			if c.Err != nil {
-				return 0, 0, fmt.Errorf("%s: %w", rt.name, c.Err)
-			}
-			r := p.podman(rt.path, "container", "restore", names[i])
-			if r.Err != nil {
-				return 0, 0, fmt.Errorf("%s: %w", rt.name, r.Err)
-			}
-			if s := p.podman(rt.path, "inspect", "--format", "{{.State.Status}}", names[i]); s.Err != nil || strings.TrimSpace(s.Out) != "running" {
-				return 0, 0, fmt.Errorf("%s: %s after restore: %v %s", rt.name, names[i], s.Err, s.Out)
-			}
-			cds[i], rds[i] = c.D, r.D
+	return b.peerPairs(ck, rs, b.mgrPairs(), [2]string{rts[0].name, rts[1].name}, func(i int) (time.Duration, time.Duration, error) {
+		rt := rts[i]
+		c := p.podman(rt.path, "container", "checkpoint", names[i])
+		if c.Err != nil {
+			return 0, 0, c.Err
 		}
-		if measured {
-			restores = append(restores, rds)
+		r := p.podman(rt.path, "container", "restore", names[i])
+		if r.Err != nil {
+			return 0, 0, r.Err
 		}
-		return cds[0], cds[1], nil
+		if s := p.podman(rt.path, "inspect", "--format", "{{.State.Status}}", names[i]); s.Err != nil || strings.TrimSpace(s.Out) != "running" {
+			return 0, 0, fmt.Errorf("%s after restore: %v %s", names[i], s.Err, s.Out)
+		}
+		return c.D, r.D, nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, r := range restores {
-		rs.add(r[0], r[1])
-	}
-	b.logf("%-26s %-7s peer %8.1f ms  ours %8.1f ms  ratio %.3f", rs.Name, rs.Workload, rs.FloorMed, rs.RuntimeMed, rs.RatioMed)
-	b.res.Peers = append(b.res.Peers, ck, rs)
-	return nil
 }
 
 // podmanEnv is a podman whose whole state (storage, database, locks,
@@ -286,19 +272,10 @@ func (p *podmanEnv) teardown() error {
 // then checked and removed, untimed.
 func (b *bench) criPeers() (err error) {
 	c, err := b.startCRI()
+	defer b.closeManager(c.close, &err)
 	if err != nil {
-		if cerr := c.close(); cerr != nil {
-			b.logf("%v", cerr)
-		}
 		return err
 	}
-	defer func() {
-		if cerr := c.close(); err == nil {
-			err = cerr
-		} else if cerr != nil {
-			b.logf("%v", cerr)
-		}
-	}()
 	ck := &Op{Name: "CRI checkpoint", Workload: "busybox sh",
 		FloorCmd:   "crictl checkpoint --export=ARCHIVE ID (handler runc: runc 1.1.5)",
 		RuntimeCmd: "crictl checkpoint --export=ARCHIVE ID (handler criu-ns-runtime)",
@@ -332,9 +309,15 @@ func (b *bench) criPeers() (err error) {
 		sides[i] = side{orig, target}
 	}
 	n := 0
-	// one checkpoints side s's container and restores the archive into its
+	// one checkpoints side i's container and restores the archive into its
 	// second pod, then removes the restored container.
-	one := func(s side) (cd, rd time.Duration, err error) {
+	one := func(i int) (cd, rd time.Duration, err error) {
+		s := sides[i]
+		defer func() {
+			if err != nil {
+				err = fmt.Errorf("%w\ncontainerd log:\n%s", err, tail(c.Log(), 1500))
+			}
+		}()
 		n++
 		archive := filepath.Join(c.Dir, fmt.Sprintf("ck-%d.tar", n))
 		defer os.Remove(archive)
@@ -367,30 +350,7 @@ func (b *bench) criPeers() (err error) {
 		}
 		return k.D, cr.D + st.D, nil
 	}
-	var restores [][2]time.Duration
-	err = b.pairsN(ck, b.mgrPairs(), func(measured bool) (time.Duration, time.Duration, error) {
-		var cds, rds [2]time.Duration
-		for i, rt := range rts {
-			cd, rd, err := one(sides[i])
-			if err != nil {
-				return 0, 0, fmt.Errorf("%s: %w\ncontainerd log:\n%s", rt.name, err, tail(c.Log(), 1500))
-			}
-			cds[i], rds[i] = cd, rd
-		}
-		if measured {
-			restores = append(restores, rds)
-		}
-		return cds[0], cds[1], nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, r := range restores {
-		rs.add(r[0], r[1])
-	}
-	b.logf("%-26s %-7s peer %8.1f ms  ours %8.1f ms  ratio %.3f", rs.Name, rs.Workload, rs.FloorMed, rs.RuntimeMed, rs.RatioMed)
-	b.res.Peers = append(b.res.Peers, ck, rs)
-	return nil
+	return b.peerPairs(ck, rs, b.mgrPairs(), [2]string{rts[0].name, rts[1].name}, one)
 }
 
 // criEnv is a private containerd with CRI in the run's scratch directory
@@ -617,11 +577,7 @@ func endProcesses(dir, cgParent string, grace time.Duration) []string {
 // writeLayer writes the managers' image layer into dir, an uncompressed
 // tar: busybox (static) with sh and sleep, /etc/passwd and /etc/group.
 func writeLayer(dir string) (string, error) {
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		return "", err
-	}
-	bb, err := os.ReadFile(busybox)
+	bb, err := readBusybox()
 	if err != nil {
 		return "", err
 	}
