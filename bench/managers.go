@@ -415,10 +415,7 @@ func (b *bench) startCRI() (*criEnv, error) {
 	if err != nil {
 		return c, err
 	}
-	if r := b.exec(c.Tool("ctr"), "--address", c.Sock, "--namespace", privatecri.Namespace, "images", "import", archive); r.Err != nil {
-		return c, r.Err
-	}
-	return c, nil
+	return c, c.ImportImages(archive, cmdTimeout, mgrPause, mgrImage)
 }
 
 // crictl runs crictl against this containerd, and times it.

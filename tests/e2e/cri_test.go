@@ -96,12 +96,8 @@ func startCRI(t *testing.T) *criEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.ctr(2*time.Minute, "images", "import", archive)
-	images := c.must(30*time.Second, "images", "--output", "json")
-	for _, ref := range []string{criPauseImage, criCounterImage} {
-		if !strings.Contains(images, ref) {
-			t.Fatalf("image %s not imported; CRI images:\n%s", ref, images)
-		}
+	if err := c.ImportImages(archive, 2*time.Minute, criPauseImage, criCounterImage); err != nil {
+		t.Fatalf("%v\ncontainerd log:\n%s", err, tail(c.Log(), 40))
 	}
 	return c
 }
@@ -120,13 +116,6 @@ func (c *criEnv) must(timeout time.Duration, args ...string) string {
 		c.t.Fatalf("crictl %s: %v\n%s\ncontainerd log:\n%s", strings.Join(args, " "), err, out, tail(c.Log(), 40))
 	}
 	return strings.TrimSpace(out)
-}
-
-// ctr runs this containerd's ctr in the CRI namespace and fails on error.
-func (c *criEnv) ctr(timeout time.Duration, args ...string) string {
-	c.t.Helper()
-	return mustRun(c.t, timeout, nil, c.Tool("ctr"),
-		append([]string{"--address", c.Sock, "--namespace", privatecri.Namespace}, args...)...)
 }
 
 // writeJSON writes v as a config file for crictl and returns its path.

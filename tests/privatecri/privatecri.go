@@ -12,7 +12,9 @@
 package privatecri
 
 import (
+	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -259,6 +261,62 @@ func (d *Daemon) Start(args ...string) error {
 
 // Started says whether Start started containerd.
 func (d *Daemon) Started() bool { return d.cmd != nil }
+
+// ImportImages imports an OCI archive (ociarchive's) into CRI's namespace
+// with ctr, then waits until CRI lists every one of refs: CRI's image
+// store learns of an import from containerd's events, after ctr has
+// returned, and a pod or container created before that finds no image.
+// timeout bounds it all.
+func (d *Daemon) ImportImages(archive string, timeout time.Duration, refs ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, d.Tool("ctr"), "--address", d.Sock, "--namespace", Namespace,
+		"images", "import", archive).CombinedOutput(); err != nil {
+		return fmt.Errorf("ctr images import %s: %v: %s", archive, err, strings.TrimSpace(string(out)))
+	}
+	for {
+		out, err := exec.CommandContext(ctx, d.Tool("crictl"), "--config", d.CrictlConfig, "images", "--output", "json").Output()
+		missing := refs
+		if err == nil {
+			missing = missingRefs(out, refs)
+		}
+		if len(missing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("CRI does not list %s %v after importing them (crictl images: %v)\n%s",
+				strings.Join(missing, ", "), timeout, err, out)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// missingRefs are those of refs that `crictl images --output json`'s
+// output does not tag any image with.
+func missingRefs(crictlImages []byte, refs []string) []string {
+	var list struct {
+		Images []struct {
+			RepoTags []string `json:"repoTags"`
+		} `json:"images"`
+	}
+	if json.Unmarshal(crictlImages, &list) != nil {
+		return refs
+	}
+	tagged := map[string]bool{}
+	for _, img := range list.Images {
+		for _, t := range img.RepoTags {
+			tagged[t] = true
+		}
+	}
+	var missing []string
+	for _, r := range refs {
+		if !tagged[r] {
+			missing = append(missing, r)
+		}
+	}
+	return missing
+}
 
 // Exited says whether containerd has exited, and how.
 func (d *Daemon) Exited() (bool, error) {
