@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/tests/privatecri"
 )
 
 type config struct {
@@ -81,8 +83,8 @@ func main() {
 	flag.StringVar(&c.peers, "peers", "", "the peers' rows: require (a missing peer fails the run), auto (left out if missing) or off (default: require; -smoke: auto)")
 	flag.StringVar(&c.criuNsPy, "criu-ns-py", "/var/cache/criu-ns-runtime/criu-build/criu-4.1.1/scripts/criu-ns", "CRIU's Python criu-ns script (scripts/install-criu.sh unpacks it)")
 	flag.StringVar(&c.runc, "runc", "/usr/sbin/runc", "runc to compare bundle containers with, bare and under podman and CRI (Debian's 1.1.5: scripts/install-e2e-deps.sh)")
-	flag.StringVar(&c.criBin, "cri-bin", "/var/cache/criu-ns-runtime/cri-containerd-v2.3.7-crictl-v1.34.0/bin",
-		"containerd 2.3.7, containerd-shim-runc-v2, ctr and crictl (scripts/install-cri-tools.sh builds them)")
+	flag.StringVar(&c.criBin, "cri-bin", privatecri.DefaultBinDir,
+		"containerd "+privatecri.ContainerdVersion+", containerd-shim-runc-v2, ctr and crictl (scripts/install-cri-tools.sh builds them)")
 	flag.Parse()
 	if *render != "" {
 		if err := rerender(*render, c.out); err != nil {

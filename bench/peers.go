@@ -130,30 +130,40 @@ func (b *bench) criuNsPeers(img *images) error {
 		}
 		return r.D, d.D, waitGone(pid)
 	}
-	pyCmd := []string{"python3", py.path}
-	var dumps [][2]time.Duration
-	err := b.pairs(restore, func(measured bool) (time.Duration, time.Duration, error) {
-		pr, pd, err := one(pyCmd)
-		if err != nil {
-			return 0, 0, err
-		}
-		or, od, err := one([]string{link})
-		if err != nil {
-			return 0, 0, err
+	tools := [2][]string{{"python3", py.path}, {link}}
+	return b.peerPairs(restore, dump, b.c.pairs, [2]string{"python criu-ns", "ours"}, func(i int) (time.Duration, time.Duration, error) {
+		return one(tools[i])
+	})
+}
+
+// peerPairs runs the pairs of two Peer rows: per pair, one(0) runs the
+// peer's two timed commands (a checkpoint and a restore, say), then one(1)
+// ours; sides names the two in errors. first gets the first times, with
+// pairs' warm-up and n measured pairs, second the second times of the
+// same pairs.
+func (b *bench) peerPairs(first, second *Op, n int, sides [2]string, one func(side int) (time.Duration, time.Duration, error)) error {
+	var seconds [][2]time.Duration
+	err := b.pairsN(first, n, func(measured bool) (time.Duration, time.Duration, error) {
+		var f, s [2]time.Duration
+		for i, name := range sides {
+			var err error
+			if f[i], s[i], err = one(i); err != nil {
+				return 0, 0, fmt.Errorf("%s: %w", name, err)
+			}
 		}
 		if measured {
-			dumps = append(dumps, [2]time.Duration{pd, od})
+			seconds = append(seconds, s)
 		}
-		return pr, or, nil
+		return f[0], f[1], nil
 	})
 	if err != nil {
 		return err
 	}
-	for _, d := range dumps {
-		dump.add(d[0], d[1])
+	for _, d := range seconds {
+		second.add(d[0], d[1])
 	}
-	b.logf("%-26s %-7s peer %8.1f ms  ours %8.1f ms  ratio %.3f", dump.Name, dump.Workload, dump.FloorMed, dump.RuntimeMed, dump.RatioMed)
-	b.res.Peers = append(b.res.Peers, restore, dump)
+	b.logf("%-26s %-7s peer %8.1f ms  ours %8.1f ms  ratio %.3f", second.Name, second.Workload, second.FloorMed, second.RuntimeMed, second.RatioMed)
+	b.res.Peers = append(b.res.Peers, first, second)
 	return nil
 }
 
@@ -220,30 +230,9 @@ func (b *bench) bundlePeers() error {
 		}
 		return c.D, r.D, nil
 	}
-	var restores [][2]time.Duration
-	err = b.pairs(ck, func(measured bool) (time.Duration, time.Duration, error) {
-		var cds, rds [2]time.Duration
-		for i, t := range tools {
-			cd, rd, err := one(t.cmd)
-			if err != nil {
-				return 0, 0, fmt.Errorf("%s: %w", t.name, err)
-			}
-			cds[i], rds[i] = cd, rd
-		}
-		if measured {
-			restores = append(restores, rds)
-		}
-		return cds[0], cds[1], nil
+	return b.peerPairs(ck, rs, b.c.pairs, [2]string{tools[0].name, tools[1].name}, func(i int) (time.Duration, time.Duration, error) {
+		return one(tools[i].cmd)
 	})
-	if err != nil {
-		return err
-	}
-	for _, r := range restores {
-		rs.add(r[0], r[1])
-	}
-	b.logf("%-26s %-7s peer %8.1f ms  ours %8.1f ms  ratio %.3f", rs.Name, rs.Workload, rs.FloorMed, rs.RuntimeMed, rs.RatioMed)
-	b.res.Peers = append(b.res.Peers, ck, rs)
-	return nil
 }
 
 // makeBundle writes an OCI bundle: a busybox rootfs and runc's default
@@ -254,11 +243,7 @@ func (b *bench) makeBundle() (string, error) {
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return "", err
 	}
-	busybox, err := exec.LookPath("busybox")
-	if err != nil {
-		return "", err
-	}
-	data, err := os.ReadFile(busybox)
+	data, err := readBusybox()
 	if err != nil {
 		return "", err
 	}
@@ -295,6 +280,16 @@ func (b *bench) makeBundle() (string, error) {
 		return "", err
 	}
 	return dir, os.WriteFile(path, raw, 0o644)
+}
+
+// readBusybox reads the (static) busybox on PATH, for the images and
+// bundles of the peers' rows.
+func readBusybox() ([]byte, error) {
+	path, err := exec.LookPath("busybox")
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(path)
 }
 
 // execNull runs args with stdio on /dev/null (a container started by it

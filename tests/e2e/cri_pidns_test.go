@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/tests/privatecri"
 )
 
 // TestCRIRestoreSharedPidNamespace: 30 restores of one checkpoint into
@@ -24,7 +26,7 @@ func TestCRIRestoreSharedPidNamespace(t *testing.T) {
 	requireE2E(t)
 	start := time.Now()
 	c := startCRI(t)
-	a := c.runPod("a", nsPod)
+	a := c.runPod("a", privatecri.NamespacePod)
 	orig := c.runCounter(a, "counter")
 	origPid, _ := c.inspect(orig)
 	treePid := nsPid(t, origPid)
@@ -37,7 +39,7 @@ func TestCRIRestoreSharedPidNamespace(t *testing.T) {
 	var lastNested, viewer string
 	checked := false
 	for i := 0; i < pods; i++ {
-		pod := c.runPod(fmt.Sprintf("p%d", i), nsPod)
+		pod := c.runPod(fmt.Sprintf("p%d", i), privatecri.NamespacePod)
 		straight := 0
 		for j := 1; j <= copies; j++ {
 			id := c.restore(pod, fmt.Sprintf("copy%d", j), ck)
@@ -103,7 +105,7 @@ func TestCRIRestoreSharedPidNamespace(t *testing.T) {
 		t.Fatalf("no restore went nested: the test exercised only the pod's own namespace")
 	}
 	ck2, before2 := c.checkpoint(lastNested, "ck2.tar")
-	again := c.restore(c.runPod("again", nsPod), "again", ck2)
+	again := c.restore(c.runPod("again", privatecri.NamespacePod), "again", ck2)
 	after := c.waitCounter(again, before2.token, before2.n+3)
 	t.Logf("nested copy checkpointed and restored again: %s -> %s", before2, after)
 	t.Logf("%d CRI restores took %.1fs", pods*copies+1, time.Since(start).Seconds())

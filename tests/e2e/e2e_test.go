@@ -31,11 +31,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/tests/leftovers"
+	"github.com/criu-ns-runtime/criu-ns-runtime/tests/privatecri"
 )
 
 const (
@@ -98,7 +100,7 @@ func missingDeps() []string {
 	if _, err := os.Stat(filepath.Join(runtimeToolsDir(), "runtimetest")); err != nil {
 		missing = append(missing, "runtime-tools runtimetest in "+runtimeToolsDir())
 	}
-	return append(missing, missingCRITools()...)
+	return append(missing, privatecri.MissingTools(criBinDir())...)
 }
 
 func TestMain(m *testing.M) {
@@ -237,46 +239,10 @@ func makeTempDir(t *testing.T, pattern string) string {
 
 // unmountUnder lazily unmounts every mount point at or below dir, deepest first.
 func unmountUnder(t *testing.T, dir string) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return
+	_, errs := leftovers.Unmount(dir)
+	for _, err := range errs {
+		t.Logf("%v", err)
 	}
-	var points []string
-	for _, line := range strings.Split(string(data), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 5 {
-			continue
-		}
-		p := unescapeMountinfo(f[4])
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			points = append(points, p)
-		}
-	}
-	sort.Slice(points, func(i, j int) bool { return len(points[i]) > len(points[j]) })
-	for _, p := range points {
-		if err := syscall.Unmount(p, syscall.MNT_DETACH); err != nil {
-			t.Logf("unmount %s: %v", p, err)
-		}
-	}
-}
-
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var c int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &c); err == nil {
-				b.WriteByte(byte(c))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // writeRuntimeWrapper writes a shell script that runs the runtime under

@@ -7,66 +7,30 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/criu-ns-runtime/criu-ns-runtime/tests/privatepodman"
 )
 
-// podmanEnv is a podman whose whole state lives in one temp dir.
+// podmanEnv is a podman whose whole state lives in one temp dir (see
+// privatepodman).
 type podmanEnv struct {
-	t    *testing.T
-	dir  string
-	env  []string
-	base []string
+	*privatepodman.Podman
+	t *testing.T
 }
 
 // newPodman sets up containers.conf/storage.conf in a temp dir and imports
-// the busybox test image. runtimeBin is what podman runs as runtimeName().
+// the busybox test image. runtimeBin is what podman runs as runtimeName(),
+// its default runtime.
 func newPodman(t *testing.T, runtimeBin string) *podmanEnv {
 	t.Helper()
 	dir := makeTempDir(t, "e2e-podman-")
-	p := &podmanEnv{t: t, dir: dir}
-	for _, d := range []string{"root", "runroot", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
 	name := runtimeName()
-	conf := fmt.Sprintf(`[containers]
-netns = "none"
-cgroupns = "host"
-log_driver = "k8s-file"
-# root here lacks CAP_SYS_RESOURCE: keep rlimits at or below the current hard limits
-default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
-
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-events_logfile_path = %[1]q
-runtime = %[2]q
-runtime_supports_json = [%[2]q]
-tmp_dir = %[3]q
-static_dir = %[4]q
-volume_path = %[5]q
-
-[engine.runtimes]
-%[2]s = [%[6]q]
-`, filepath.Join(dir, "events.log"), name, filepath.Join(dir, "tmp"),
-		filepath.Join(dir, "root", "libpod"), filepath.Join(dir, "root", "volumes"), runtimeBin)
-	storage := fmt.Sprintf(`[storage]
-driver = "overlay"
-graphroot = %q
-runroot = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "runroot"))
-	confPath := filepath.Join(dir, "containers.conf")
-	storagePath := filepath.Join(dir, "storage.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+	pm, err := privatepodman.Setup(dir, privatepodman.Engine{Default: name,
+		Runtimes: []privatepodman.Runtime{{Name: name, Path: runtimeBin}}, SupportsJSON: []string{name}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(storagePath, []byte(storage), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p.env = append(os.Environ(), "CONTAINERS_CONF="+confPath, "CONTAINERS_STORAGE_CONF="+storagePath,
-		"TMPDIR="+filepath.Join(dir, "tmp"), "XDG_RUNTIME_DIR="+filepath.Join(dir, "runroot"))
-	p.base = []string{"--root", filepath.Join(dir, "root"), "--runroot", filepath.Join(dir, "runroot"),
-		"--tmpdir", filepath.Join(dir, "tmp"), "--cgroup-manager", "cgroupfs", "--events-backend", "file"}
+	p := &podmanEnv{Podman: pm, t: t}
 	t.Cleanup(p.cleanup)
 
 	tarball := buildRootfsTar(t, dir)
@@ -76,12 +40,12 @@ runroot = %q
 
 func (p *podmanEnv) run(timeout time.Duration, args ...string) (string, error) {
 	p.t.Helper()
-	return run(p.t, timeout, p.env, "podman", append(append([]string{}, p.base...), args...)...)
+	return run(p.t, timeout, p.Env, "podman", append(append([]string{}, p.Args...), args...)...)
 }
 
 func (p *podmanEnv) must(timeout time.Duration, args ...string) string {
 	p.t.Helper()
-	return mustRun(p.t, timeout, p.env, "podman", append(append([]string{}, p.base...), args...)...)
+	return mustRun(p.t, timeout, p.Env, "podman", append(append([]string{}, p.Args...), args...)...)
 }
 
 func (p *podmanEnv) cleanup() {
@@ -91,7 +55,7 @@ func (p *podmanEnv) cleanup() {
 	if out, err := p.run(time.Minute, "rmi", "--force", "--all"); err != nil {
 		p.t.Logf("podman rmi -a: %v\n%s", err, out)
 	}
-	// The overlay driver's own mounts below p.dir are lazily unmounted by
+	// The overlay driver's own mounts below p.Dir are lazily unmounted by
 	// makeTempDir's cleanup. (No "podman system reset": it also touches
 	// machine-wide state such as the SHM lock and network configs.)
 }
@@ -174,7 +138,7 @@ func newReportedPodman(t *testing.T, prefix string) (p *podmanEnv, dir, callLog 
 	// also reports the calls made by "podman rm -f".
 	t.Cleanup(func() {
 		if p != nil {
-			reportRuntimeCalls(t, callLog, map[string]string{p.dir: "<PODMAN>", dir: "<TMP>"})
+			reportRuntimeCalls(t, callLog, map[string]string{p.Dir: "<PODMAN>", dir: "<TMP>"})
 		}
 	})
 	p = newPodman(t, wrapper)
