@@ -53,6 +53,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "-floor-init" {
 		floorInit(os.Args[2:])
 	}
+	if len(os.Args) == 2 && os.Args[1] == touchMemoryArg {
+		touchMemory()
+	}
 	if len(os.Args) == 4 && (os.Args[1] == "-copy-send" || os.Args[1] == "-copy-recv") {
 		// The migration floor's copy of the images over the veth.
 		copyFn := copySend
