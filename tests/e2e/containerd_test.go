@@ -20,12 +20,25 @@ type containerdEnv struct {
 	ns  string
 	ctr []string // ctr global args
 	cmd *exec.Cmd
+	// The directories of /run/containerd this test's containerd makes
+	// wherever its state is (its shims' sockets and fifos, runc's root),
+	// innermost first: removed at the end if they are empty.
+	madeRunDirs []string
 }
+
+// containerdRunDirs are the directories containerd 1.6 and its shims make
+// under /run/containerd whatever its state directory, innermost first.
+var containerdRunDirs = []string{"/run/containerd/fifo", "/run/containerd/s", "/run/containerd/runc", "/run/containerd"}
 
 func startContainerd(t *testing.T) *containerdEnv {
 	t.Helper()
 	dir := makeTempDir(t, "e2e-containerd-")
 	c := &containerdEnv{t: t, dir: dir, ns: fmt.Sprintf("e2e-%d", os.Getpid())}
+	for _, d := range containerdRunDirs {
+		if _, err := os.Stat(d); os.IsNotExist(err) {
+			c.madeRunDirs = append(c.madeRunDirs, d)
+		}
+	}
 	sock := filepath.Join(dir, "containerd.sock")
 	tmp := filepath.Join(dir, "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
@@ -173,6 +186,9 @@ func (c *containerdEnv) stop(exited chan error) {
 	}
 	// The runc shim keeps the runtime's --root in /run/containerd/runc/<ns>.
 	os.RemoveAll(filepath.Join("/run/containerd/runc", c.ns))
+	for _, d := range c.madeRunDirs {
+		os.Remove(d) // only if empty: another containerd may use it
+	}
 	// And the shim's (now empty) per-namespace cgroups.
 	if dirs, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", c.ns)); dirs != nil {
 		for _, d := range dirs {
