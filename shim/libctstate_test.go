@@ -12,6 +12,7 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	devices "github.com/opencontainers/cgroups/devices/config"
+	"github.com/opencontainers/cgroups/fs"
 	"github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
 
@@ -230,4 +231,51 @@ func FuzzLibctStateScan(f *testing.F) {
 	f.Add(realLibctState(f))
 	f.Add([]byte(`{"cgroup_paths":{"a":null},"config":{"labels":[null,"x"],"cgroups":{"Systemd":true}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) { sameAsUnmarshal(t, b) })
+}
+
+// TestReadV1Freezer: the freezer's files read as libcontainer reads them.
+func TestReadV1Freezer(t *testing.T) {
+	for _, tc := range []struct {
+		state, self string // "": no such file
+		want        cgroups.FreezerState
+		err         string
+	}{
+		{"THAWED\n", "0\n", cgroups.Thawed, ""},
+		{"FROZEN\n", "1\n", cgroups.Frozen, ""},
+		{"FROZEN\n", "0\n", cgroups.Thawed, ""}, // an ancestor froze it
+		{"FROZEN\n", "", cgroups.Frozen, ""},
+		{"", "", cgroups.Undefined, ""},
+		{"FROZEN\n", "2\n", cgroups.Undefined, "freezer.self_freezing"},
+		{"MELTED\n", "", cgroups.Undefined, `unknown freezer.state "MELTED"`},
+	} {
+		dir := t.TempDir()
+		for name, data := range map[string]string{"freezer.state": tc.state, "freezer.self_freezing": tc.self} {
+			if data != "" {
+				if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		got, err := readV1Freezer(dir)
+		if got != tc.want || (err == nil) != (tc.err == "") || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("state %q, self_freezing %q: %v, %v; want %v, error %q", tc.state, tc.self, got, err, tc.want, tc.err)
+		}
+	}
+	// FREEZING is read again until it settles.
+	dir := t.TempDir()
+	p := filepath.Join(dir, "freezer.state")
+	if err := os.WriteFile(p, []byte("FREEZING\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(20*time.Millisecond, func() { os.WriteFile(p+".tmp", []byte("THAWED\n"), 0o600); os.Rename(p+".tmp", p) })
+	if got, err := readV1Freezer(dir); got != cgroups.Thawed || err != nil {
+		t.Errorf("FREEZING, then THAWED: %v, %v", got, err)
+	}
+	// The host's own freezer, as the library reads it.
+	if !cgroups.IsCgroup2UnifiedMode() {
+		want, wantErr := (&fs.FreezerGroup{}).GetState(hostFreezer())
+		if got, err := readV1Freezer(hostFreezer()); got != want || (err == nil) != (wantErr == nil) {
+			t.Errorf("%s: %v, %v; the cgroup library: %v, %v", hostFreezer(), got, err, want, wantErr)
+		}
+	}
 }
