@@ -279,3 +279,27 @@ func TestReadV1Freezer(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLibctStateScan: the scan against json.Unmarshal, on
+// libcontainer's own file.
+func BenchmarkLibctStateScan(b *testing.B) {
+	real := realLibctState(b)
+	b.Run("scan", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var s libctState
+			if !s.scan(real) {
+				b.Fatal("not scanned")
+			}
+		}
+	})
+	b.Run("json.Unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var s libctState
+			if err := json.Unmarshal(real, &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
