@@ -10,6 +10,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/criu-ns-runtime/criu-ns-runtime/internal/smallfile"
 )
@@ -98,16 +99,19 @@ func MetaPath(dir string) string { return filepath.Join(dir, metaFile) }
 
 // ReadMeta reads dir's meta.json.
 func ReadMeta(dir string) (*Meta, error) {
-	b, err := smallfile.Read(filepath.Join(dir, metaFile))
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, ErrNotExist
-		}
-		return nil, err
-	}
 	var m Meta
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s is corrupt: %w", filepath.Join(dir, metaFile), JSONError(b, err))
+	path := filepath.Join(dir, metaFile)
+	err := smallfile.Use(path, func(b []byte) error {
+		if err := json.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("%s is corrupt: %w", path, JSONError(b, err))
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, ErrNotExist
+	case err != nil:
+		return nil, err
 	}
 	if !m.Kind.Valid() {
 		return nil, fmt.Errorf("%s: unknown container kind %q", filepath.Join(dir, metaFile), m.Kind)
@@ -177,8 +181,8 @@ func ReadJournal(dir string, v any) error {
 // HasJournal says whether a checkpoint of the container in dir has not
 // finished.
 func HasJournal(dir string) bool {
-	_, err := os.Lstat(filepath.Join(dir, journalFile))
-	return err == nil
+	var st unix.Stat_t // not os.Lstat's FileInfo: list asks this of every container
+	return unix.Lstat(filepath.Join(dir, journalFile), &st) == nil
 }
 
 // RemoveJournal ends the record of a checkpoint, with the files its CRIU

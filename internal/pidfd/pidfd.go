@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -169,32 +170,78 @@ type stat struct {
 }
 
 // readStat reads what the package needs of /proc/PID/stat; list reads
-// two of these per container, hence smallfile.
+// one of these per container, hence smallfile, and a parse that
+// allocates nothing.
 func readStat(pid int) (stat, error) {
-	b, err := smallfile.ReadOnce("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
-			return stat{}, ErrGone
+	var st stat
+	err := smallfile.UseOnce("/proc/"+strconv.Itoa(pid)+"/stat", func(b []byte) error {
+		var ok bool
+		if st, ok = parseStat(b); !ok {
+			return fmt.Errorf("/proc/%d/stat: malformed", pid)
 		}
-		return stat{}, err
+		return nil
+	})
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+		return stat{}, ErrGone
 	}
+	return st, err
+}
+
+// parseStat picks the state (field 3), the ppid (4) and the start time
+// (22) from the content of /proc/PID/stat.
+func parseStat(b []byte) (st stat, ok bool) {
 	// The comm (field 2) may hold spaces and parentheses: fields count
 	// from the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return stat{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
+		return stat{}, false
 	}
-	f := bytes.Fields(b[i+1:])
-	// f[0] is field 3 (state), so field n is f[n-3].
-	if len(f) < 22-2 {
-		return stat{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	b = b[i+1:]
+	n := 2 // the field b starts in
+	for n < 22 {
+		for len(b) > 0 && (b[0] == ' ' || b[0] == '\n') {
+			b = b[1:]
+		}
+		end := bytes.IndexAny(b, " \n")
+		if end < 0 {
+			end = len(b)
+		}
+		if end == 0 {
+			return stat{}, false // fewer than 22 fields
+		}
+		f := b[:end]
+		b = b[end:]
+		switch n++; n {
+		case 3:
+			if len(f) != 1 {
+				return stat{}, false
+			}
+			st.state = f[0]
+		case 4:
+			v, ok := decimal(f)
+			if !ok || v > math.MaxInt32 {
+				return stat{}, false
+			}
+			st.ppid = int(v)
+		case 22:
+			if st.start, ok = decimal(f); !ok {
+				return stat{}, false
+			}
+		}
 	}
-	ppid, err1 := strconv.Atoi(string(f[4-3]))
-	start, err2 := strconv.ParseUint(string(f[22-3]), 10, 64)
-	if err1 != nil || err2 != nil || len(f[0]) != 1 {
-		return stat{}, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	return st, true
+}
+
+// decimal is f's value as an unsigned decimal number.
+func decimal(f []byte) (uint64, bool) {
+	var v uint64
+	for _, c := range f {
+		if c < '0' || c > '9' || v > (math.MaxUint64-uint64(c-'0'))/10 {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
 	}
-	return stat{state: f[0][0], ppid: ppid, start: start}, nil
+	return v, len(f) > 0
 }
 
 // Parent is the pid of r's parent, if r is alive.

@@ -64,3 +64,33 @@ func TestSignalAndWait(t *testing.T) {
 		t.Errorf("Of a reaped pid = %v, want ErrGone", err)
 	}
 }
+
+// TestParseStat: the fields count from the last ')', whatever the comm
+// holds; a short or odd line is malformed.
+func TestParseStat(t *testing.T) {
+	tail := " 0 0 0 0 0 0 0 0 0 0 0 0 0 987654321 12 34\n" // fields 9-21, 22 and on
+	for line, want := range map[string]stat{
+		"42 (sh) S 7 42 42 0 -1" + tail:        {'S', 7, 987654321},
+		"42 (a ) b (c)) Z 1 42 42 0 -1" + tail: {'Z', 1, 987654321},
+	} {
+		if got, ok := parseStat([]byte(line)); !ok || got != want {
+			t.Errorf("%q: %+v, %v; want %+v", line, got, ok, want)
+		}
+	}
+	for _, line := range []string{
+		"", "42 sh S 7", "42 (sh) S 7 42 42 0 -1 0 0 0 0 0 0 0 0 0 0 0 0 0\n", "42 (sh) SS 7 42 42 0 -1" + tail,
+		"42 (sh) S x 42 42 0 -1" + tail, "42 (sh) S 7 42 42 0 -1 0 0 0 0 0 0 0 0 0 0 0 0 0 -5 1\n",
+		"42 (sh) S 7 42 42 0 -1 0 0 0 0 0 0 0 0 0 0 0 0 0 99999999999999999999999 1\n",
+	} {
+		if got, ok := parseStat([]byte(line)); ok {
+			t.Errorf("%q: %+v, want malformed", line, got)
+		}
+	}
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := parseStat(b); !ok || st.ppid != os.Getppid() || st.state != 'R' {
+		t.Errorf("/proc/self/stat: %+v, %v; want ppid %d, state R", st, ok, os.Getppid())
+	}
+}

@@ -16,17 +16,31 @@ import (
 // bufSize holds any file the package is meant for in one piece.
 const bufSize = 4096
 
-// bufs are read buffers: what a caller gets is a copy of the exact size,
-// so that `list` does not grow its heap by 4 KiB a file.
+// bufs are read buffers. Read's caller gets a copy of the exact size, so
+// that `list` does not grow its heap by 4 KiB a file; Use's caller the
+// buffer itself, until it returns.
 var bufs = sync.Pool{New: func() any { return new([bufSize]byte) }}
 
 // Read returns the content of the file at path. Errors are
 // *fs.PathError, so errors.Is(err, fs.ErrNotExist) works as with
 // os.ReadFile.
 func Read(path string) ([]byte, error) {
+	var out []byte
+	err := Use(path, func(b []byte) error {
+		out = bytes.Clone(b)
+		return nil
+	})
+	return out, err
+}
+
+// Use calls f with the content of the file at path and returns f's
+// error, or Read's. The content is in a buffer that is reused once f
+// returns: f must copy what it keeps. A caller that decodes the file
+// saves Read's copy.
+func Use(path string, f func([]byte) error) error {
 	fd, err := openRetry(path)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
 	b := bufs.Get().(*[bufSize]byte)
@@ -42,9 +56,9 @@ func Read(path string) ([]byte, error) {
 		case err == unix.EINTR:
 			continue
 		case err != nil:
-			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+			return &fs.PathError{Op: "read", Path: path, Err: err}
 		case m == 0:
-			return bytes.Clone(buf[:n]), nil
+			return f(buf[:n])
 		}
 		n += m
 	}
@@ -54,9 +68,19 @@ func Read(path string) ([]byte, error) {
 // 4 KiB: for procfs files that hand all they hold to one read, such as
 // /proc/PID/stat.
 func ReadOnce(path string) ([]byte, error) {
+	var out []byte
+	err := UseOnce(path, func(b []byte) error {
+		out = bytes.Clone(b)
+		return nil
+	})
+	return out, err
+}
+
+// UseOnce is Use for what ReadOnce reads.
+func UseOnce(path string, f func([]byte) error) error {
 	fd, err := openRetry(path)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
 	b := bufs.Get().(*[bufSize]byte)
@@ -67,9 +91,9 @@ func ReadOnce(path string) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+			return &fs.PathError{Op: "read", Path: path, Err: err}
 		}
-		return bytes.Clone(b[:n]), nil
+		return f(b[:n])
 	}
 }
 

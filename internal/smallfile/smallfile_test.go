@@ -37,3 +37,24 @@ func TestReadOnceProcStat(t *testing.T) {
 		t.Errorf("/proc/self/stat read once: %q", b)
 	}
 }
+
+// TestUse: f gets the whole file, and Use returns f's error.
+func TestUse(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f")
+	want := bytes.Repeat([]byte("0123456789"), 500) // more than one buffer
+	if err := os.WriteFile(p, want, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errF := errors.New("from f")
+	var got []byte
+	err := Use(p, func(b []byte) error {
+		got = bytes.Clone(b)
+		return errF
+	})
+	if err != errF || !bytes.Equal(got, want) {
+		t.Errorf("Use: %d bytes, %v; want %d bytes and f's error", len(got), err, len(want))
+	}
+	if err := Use(p+"-missing", func([]byte) error { t.Error("f called for a missing file"); return nil }); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Use of a missing file: %v, want fs.ErrNotExist", err)
+	}
+}
